@@ -1,0 +1,471 @@
+"""Benchmarks of the query engine (issue #2): the worker pool against in-process Polars.
+
+Run from the repository root::
+
+    .venv/bin/python bench/engine.py            # full run (TPC-H SF1, 1M and 10M rows)
+    .venv/bin/python bench/engine.py --quick    # smaller: TPC-H SF0.1, 1M rows, shorter waits
+    .venv/bin/python bench/engine.py --json out.json
+
+Prints a table per section and, at the end, every number as one JSON object.
+Data goes to bench/data/ (gitignored) and is generated once: TPC-H parquet
+with ``tpchgen-cli``, wide-row parquet files with Polars.
+
+Sections
+--------
+roundtrip   ``SELECT 1`` through the pool vs ``pl.SQLContext`` in process
+transfer    1M / 10M-row results into the kernel: time and peak RSS, each
+            measured in a fresh subprocess so the peaks do not mix
+tpch        a handful of TPC-H queries: Engine vs in-process Polars vs DuckDB
+loop        max scheduling delay of a 10 ms ticker on the kernel loop while a
+            long query runs in a worker
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data"
+sys.path.insert(0, str(ROOT))
+
+import polars as pl  # noqa: E402
+
+from chatdf.engine import Engine  # noqa: E402
+from chatdf.models import TableSource  # noqa: E402
+from chatdf.settings import load_settings  # noqa: E402
+
+TPCH_TABLES = ["lineitem", "orders", "customer", "supplier", "nation", "region", "part", "partsupp"]
+
+# Written once for Polars' SQL, sqlglot's guard and DuckDB alike: DATE literals
+# instead of interval arithmetic, explicit joins.
+TPCH_QUERIES = {
+    "q1": """
+        SELECT l_returnflag, l_linestatus,
+               SUM(l_quantity) AS sum_qty, SUM(l_extendedprice) AS sum_base_price,
+               SUM(l_extendedprice * (1 - l_discount)) AS sum_disc_price,
+               SUM(l_extendedprice * (1 - l_discount) * (1 + l_tax)) AS sum_charge,
+               AVG(l_quantity) AS avg_qty, AVG(l_extendedprice) AS avg_price,
+               AVG(l_discount) AS avg_disc, COUNT(*) AS count_order
+        FROM lineitem
+        WHERE l_shipdate <= DATE '1998-09-02'
+        GROUP BY l_returnflag, l_linestatus
+        ORDER BY l_returnflag, l_linestatus""",
+    "q3": """
+        SELECT l_orderkey, SUM(l_extendedprice * (1 - l_discount)) AS revenue,
+               o_orderdate, o_shippriority
+        FROM customer
+        JOIN orders ON c_custkey = o_custkey
+        JOIN lineitem ON l_orderkey = o_orderkey
+        WHERE c_mktsegment = 'BUILDING'
+          AND o_orderdate < DATE '1995-03-15' AND l_shipdate > DATE '1995-03-15'
+        GROUP BY l_orderkey, o_orderdate, o_shippriority
+        ORDER BY revenue DESC, o_orderdate
+        LIMIT 10""",
+    "q5": """
+        SELECT n_name, SUM(l_extendedprice * (1 - l_discount)) AS revenue
+        FROM customer
+        JOIN orders ON c_custkey = o_custkey
+        JOIN lineitem ON l_orderkey = o_orderkey
+        JOIN supplier ON l_suppkey = s_suppkey AND c_nationkey = s_nationkey
+        JOIN nation ON s_nationkey = n_nationkey
+        JOIN region ON n_regionkey = r_regionkey
+        WHERE r_name = 'ASIA'
+          AND o_orderdate >= DATE '1994-01-01' AND o_orderdate < DATE '1995-01-01'
+        GROUP BY n_name
+        ORDER BY revenue DESC""",
+    "q6": """
+        SELECT SUM(l_extendedprice * l_discount) AS revenue
+        FROM lineitem
+        WHERE l_shipdate >= DATE '1994-01-01' AND l_shipdate < DATE '1995-01-01'
+          AND l_discount BETWEEN 0.05 AND 0.07 AND l_quantity < 24""",
+    "q10": """
+        SELECT c_custkey, c_name, SUM(l_extendedprice * (1 - l_discount)) AS revenue,
+               c_acctbal, n_name, c_address, c_phone, c_comment
+        FROM customer
+        JOIN orders ON c_custkey = o_custkey
+        JOIN lineitem ON l_orderkey = o_orderkey
+        JOIN nation ON c_nationkey = n_nationkey
+        WHERE o_orderdate >= DATE '1993-10-01' AND o_orderdate < DATE '1994-01-01'
+          AND l_returnflag = 'R'
+        GROUP BY c_custkey, c_name, c_acctbal, c_phone, n_name, c_address, c_comment
+        ORDER BY revenue DESC
+        LIMIT 20""",
+    "q12": """
+        SELECT l_shipmode,
+               SUM(CASE WHEN o_orderpriority = '1-URGENT' OR o_orderpriority = '2-HIGH'
+                        THEN 1 ELSE 0 END) AS high_line_count,
+               SUM(CASE WHEN o_orderpriority <> '1-URGENT' AND o_orderpriority <> '2-HIGH'
+                        THEN 1 ELSE 0 END) AS low_line_count
+        FROM orders JOIN lineitem ON o_orderkey = l_orderkey
+        WHERE l_shipmode IN ('MAIL', 'SHIP')
+          AND l_commitdate < l_receiptdate AND l_shipdate < l_commitdate
+          AND l_receiptdate >= DATE '1994-01-01' AND l_receiptdate < DATE '1995-01-01'
+        GROUP BY l_shipmode
+        ORDER BY l_shipmode""",
+}
+
+TRANSFER_SQL = "SELECT * FROM wide"
+SECTIONS = ("roundtrip", "transfer", "tpch", "loop")
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def peak_rss_mb() -> float:
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across fork and
+    # exec, so a child would report its parent's peak.
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def p95(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(0.95 * (len(xs) - 1)))]
+
+
+def engine_for(workdir: Path, **settings: Any) -> Engine:
+    settings.setdefault("workers", 2)
+    settings.setdefault("query_timeout", 600)
+    settings.setdefault("worker_memory_mb", 0)  # benchmarks measure, they do not limit
+    return Engine(load_settings(**settings), workdir)
+
+
+def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    cells = [header] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    for i, row in enumerate(cells):
+        print("  " + "  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths))))
+        if i == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    return str(value)
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def ensure_tpch(scale: float) -> Path:
+    folder = DATA / f"tpch-sf{scale:g}"
+    if all((folder / f"{t}.parquet").exists() for t in TPCH_TABLES):
+        return folder
+    exe = shutil.which("tpchgen-cli") or str(Path(sys.executable).with_name("tpchgen-cli"))
+    print(f"generating TPC-H SF{scale:g} into {folder} ...", flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([exe, "parquet", "-s", f"{scale:g}", f"--output-dir={folder}"], check=True)
+    return folder
+
+
+def ensure_wide(rows: int) -> Path:
+    path = DATA / f"wide-{rows}.parquet"
+    if not path.exists():
+        print(f"generating {path.name} ...", flush=True)
+        DATA.mkdir(parents=True, exist_ok=True)
+        i = pl.int_range(0, rows, dtype=pl.Int64)
+        (
+            pl.LazyFrame()
+            .select(
+                id=i,
+                value=i.cast(pl.Float64) * 0.5,
+                name=pl.format("customer-{}", i),
+                category=pl.format("cat-{}", i % 20),
+                day=pl.date(2024, 1, 1) + pl.duration(days=i % 365),
+            )
+            .sink_parquet(path)
+        )
+    return path
+
+
+# -- sections ------------------------------------------------------------------------------
+
+
+async def bench_roundtrip(n: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = engine_for(Path(tmp))
+        try:
+            await engine.run("SELECT 1 AS one", {})  # start the pool
+            await asyncio.sleep(1)  # let the second worker finish starting
+            pool = []
+            for _ in range(n):
+                t = time.perf_counter()
+                await engine.run("SELECT 1 AS one", {})
+                pool.append((time.perf_counter() - t) * 1000)
+        finally:
+            await engine.close()
+    local = []
+    for _ in range(n):
+        t = time.perf_counter()
+        pl.SQLContext().execute("SELECT 1 AS one", eager=True)
+        local.append((time.perf_counter() - t) * 1000)
+    result = {
+        "engine_median_ms": median(pool),
+        "engine_p95_ms": p95(pool),
+        "inproc_median_ms": median(local),
+        "inproc_p95_ms": p95(local),
+        "n": n,
+    }
+    table(
+        f"SELECT 1 round trip ({n} runs)",
+        ["", "median ms", "p95 ms"],
+        [
+            ["engine (pool)", result["engine_median_ms"], result["engine_p95_ms"]],
+            ["in-process polars", result["inproc_median_ms"], result["inproc_p95_ms"]],
+        ],
+    )
+    return result
+
+
+def bench_transfer(sizes: list[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    rows = []
+    for n in sizes:
+        path = ensure_wide(n)
+        runs = {}
+        for mode in ("inproc", "engine"):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--measure-transfer", mode, str(path)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            runs[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+        ratio_rss = runs["engine"]["peak_rss_mb"] / runs["inproc"]["peak_rss_mb"]
+        ratio_growth = runs["engine"]["growth_mb"] / runs["inproc"]["growth_mb"]
+        ratio_time = runs["engine"]["seconds"] / runs["inproc"]["seconds"]
+        out[str(n)] = {**runs, "peak_rss_ratio": ratio_rss, "growth_ratio": ratio_growth, "time_ratio": ratio_time}
+        for mode in ("inproc", "engine"):
+            r = runs[mode]
+            rows.append(
+                [
+                    f"{n:,} rows {mode}",
+                    r["seconds"],
+                    r["frame_mb"],
+                    r["base_rss_mb"],
+                    r["peak_rss_after_query_mb"],
+                    r["peak_rss_mb"],
+                    r["growth_mb"],
+                ]
+            )
+        rows.append([f"{n:,} rows engine/inproc", ratio_time, "", "", "", ratio_rss, ratio_growth])
+    table(
+        "Results into the kernel (fresh process each; SELECT * of id, value, name, category, day)",
+        ["", "seconds", "frame MB", "base RSS MB", "peak after query", "peak after reading", "peak - base"],
+        rows,
+    )
+    return out
+
+
+def measure_transfer(mode: str, path: str) -> None:
+    """Child process: run TRANSFER_SQL one way, print time and memory as JSON."""
+    import pyarrow  # noqa: F401 - the kernel has it loaded either way; keep the bases equal
+
+    tables = {"wide": TableSource(name="wide", kind="parquet", location=path)}
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        if mode == "engine":
+            async def go() -> tuple[pl.DataFrame, float, float, Engine]:
+                engine = engine_for(workdir, workers=1)
+                await engine.run("SELECT 1 AS one", {})
+                base = rss_mb()
+                t = time.perf_counter()
+                result = await engine.run(TRANSFER_SQL, tables)
+                return result.data, time.perf_counter() - t, base, engine
+
+            frame, seconds, base, engine = asyncio.run(go())
+        else:
+            base = rss_mb()
+            t = time.perf_counter()
+            frame = pl.SQLContext(wide=pl.scan_parquet(path)).execute(TRANSFER_SQL, eager=True)
+            seconds = time.perf_counter() - t
+        peak_after_query = peak_rss_mb()
+        # Read every value (cheaply) so mapped pages count as they will once used.
+        maxima = frame.select(pl.all().max()).row(0)
+        print(
+            json.dumps(
+                {
+                    "seconds": seconds,
+                    "rows": frame.height,
+                    "frame_mb": frame.estimated_size() / 2**20,
+                    "base_rss_mb": base,
+                    "peak_rss_after_query_mb": peak_after_query,
+                    "peak_rss_mb": peak_rss_mb(),
+                    "growth_mb": peak_rss_mb() - base,
+                    "max_id": maxima[0],
+                }
+            )
+        )
+        if mode == "engine":
+            engine.close_now()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def bench_tpch(scale: float, repeats: int) -> dict[str, Any]:
+    import duckdb
+
+    folder = ensure_tpch(scale)
+    tables = {t: TableSource(name=t, kind="parquet", location=str(folder / f"{t}.parquet")) for t in TPCH_TABLES}
+    con = duckdb.connect()
+    for t in TPCH_TABLES:
+        con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{folder / f'{t}.parquet'}')")
+    ctx = pl.SQLContext({t: pl.scan_parquet(folder / f"{t}.parquet") for t in TPCH_TABLES})
+
+    def timed(fn: Any) -> tuple[float, Any]:
+        times, value = [], None
+        for _ in range(repeats):
+            t = time.perf_counter()
+            value = fn()
+            times.append(time.perf_counter() - t)
+        return min(times), value
+
+    out: dict[str, Any] = {}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = engine_for(Path(tmp), workers=1)
+        try:
+            await engine.run("SELECT 1 AS one", {})
+            for name, sql in TPCH_QUERIES.items():
+                times = []
+                for _ in range(repeats):
+                    t = time.perf_counter()
+                    result = await engine.run(sql, tables)
+                    times.append(time.perf_counter() - t)
+                t_engine = min(times)
+                t_polars, local = timed(lambda sql=sql: ctx.execute(sql, eager=True))
+                t_duck, duck = timed(lambda sql=sql: con.execute(sql).fetchall())
+                assert result.total_rows == local.height == len(duck), name
+                out[name] = {
+                    "engine_s": t_engine,
+                    "polars_s": t_polars,
+                    "duckdb_s": t_duck,
+                    "engine_vs_polars": t_engine / t_polars,
+                    "engine_vs_duckdb": t_engine / t_duck,
+                    "rows": result.total_rows,
+                }
+                rows.append([name, t_engine, t_polars, t_duck, t_engine / t_polars, t_engine / t_duck])
+        finally:
+            await engine.close()
+    table(
+        f"TPC-H SF{scale:g} (best of {repeats}, seconds; 1 worker, Polars and DuckDB use all cores)",
+        ["query", "engine", "polars", "duckdb", "engine/polars", "engine/duckdb"],
+        rows,
+    )
+    return out
+
+
+async def bench_loop(target_s: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        calib_rows = 20_000
+        pl.DataFrame({"x": range(400_000)}).write_parquet(folder / "n.parquet")
+        engine = engine_for(folder / "work", workers=1)
+        try:
+            tables = {"n": TableSource(name="n", kind="parquet", location=str(folder / "n.parquet"))}
+
+            def sql(rows: int) -> str:
+                return (
+                    f"SELECT COUNT(*) AS c FROM (SELECT x FROM n LIMIT {rows}) a "
+                    f"CROSS JOIN (SELECT x FROM n LIMIT {rows}) b WHERE (a.x * b.x) % 7 = 3"
+                )
+
+            await engine.run("SELECT 1 AS one", {})
+            t = time.perf_counter()
+            await engine.run(sql(calib_rows), tables)
+            per_pair = (time.perf_counter() - t) / calib_rows**2
+            rows = min(400_000, int((target_s / per_pair) ** 0.5))
+
+            loop = asyncio.get_running_loop()
+            delays: list[float] = []
+            running = True
+
+            async def ticker() -> None:
+                while running:
+                    t0 = loop.time()
+                    await asyncio.sleep(0.01)
+                    delays.append((loop.time() - t0 - 0.01) * 1000)
+
+            tick = asyncio.ensure_future(ticker())
+            t = time.perf_counter()
+            await engine.run(sql(rows), tables)
+            query_s = time.perf_counter() - t
+            running = False
+            await tick
+        finally:
+            await engine.close()
+    result = {
+        "query_s": query_s,
+        "ticks": len(delays),
+        "max_delay_ms": max(delays),
+        "p99_delay_ms": sorted(delays)[int(0.99 * (len(delays) - 1))],
+        "median_delay_ms": median(delays),
+    }
+    table(
+        "Kernel loop while a long query runs in a worker (10 ms ticker)",
+        ["query s", "ticks", "median late ms", "p99 late ms", "max late ms"],
+        [[query_s, len(delays), result["median_delay_ms"], result["p99_delay_ms"], result["max_delay_ms"]]],
+    )
+    return result
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    quick = args.quick
+    results: dict[str, Any] = {
+        "quick": quick,
+        "cpu_count": os.cpu_count(),
+        "polars": pl.__version__,
+        "python": sys.version.split()[0],
+    }
+    only = set(args.only or SECTIONS)
+    if "roundtrip" in only:
+        results["roundtrip"] = await bench_roundtrip(50 if quick else 300)
+    if "transfer" in only:
+        results["transfer"] = bench_transfer([1_000_000] if quick else [1_000_000, 10_000_000])
+    if "tpch" in only:
+        results["tpch"] = await bench_tpch(0.1 if quick else 1, 1 if quick else 3)
+    if "loop" in only:
+        results["loop"] = await bench_loop(3.0 if quick else 10.0)
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller data and fewer repeats")
+    parser.add_argument("--json", type=Path, help="also write the JSON to this file")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--measure-transfer", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure_transfer:
+        measure_transfer(*args.measure_transfer)
+        sys.exit(0)
+    numbers = asyncio.run(main(args))
+    text = json.dumps(numbers, indent=2)
+    print("\nJSON\n" + text)
+    if args.json:
+        args.json.write_text(text + "\n")

@@ -1,0 +1,21 @@
+"""chatdf: chat with your data inside Jupyter."""
+
+from .errors import ChatDFError, ConfigError, DatasetError, LLMError, QueryError, StoreError
+from .models import ColumnInfo, Dataset, QueryResult
+from .widget import ChatDF
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChatDF",
+    "ChatDFError",
+    "ColumnInfo",
+    "ConfigError",
+    "Dataset",
+    "DatasetError",
+    "LLMError",
+    "QueryError",
+    "QueryResult",
+    "StoreError",
+    "__version__",
+]

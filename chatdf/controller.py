@@ -1,0 +1,380 @@
+"""Sequences one user turn: prompt -> stream -> tool calls -> answer.
+
+The controller is the only place that orders steps. It asks the Gemini
+client for a streamed reply, runs each function call the model makes
+(``execute_sql`` on the engine, ``load_dataset`` on the registry), sends the
+results back and goes on until the model answers in text. It emits typed
+events (``chatdf.events``) as it goes and returns an :class:`Answer`.
+
+Bounds that keep a turn from hanging: at most ``max_tool_calls`` calls and
+``max_sql_retries`` failed queries per turn, then the turn ends with a note
+in the answer. A stop (task cancellation) keeps the partial text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.genai import types
+
+from .datasets import DatasetRegistry
+from .engine import Engine
+from .errors import ChatDFError, LLMError, QueryError
+from .events import (
+    AnswerEvent,
+    ErrorEvent,
+    ErrorPayload,
+    Event,
+    PhaseEvent,
+    SlowEvent,
+    TokenEvent,
+    ToolCallFinished,
+    ToolCallStarted,
+    UsageEvent,
+)
+from .llm.client import FunctionCall, GeminiClient, Reply, ReplyBuilder, Usage, estimate_tokens
+from .llm.prompts import system_prompt
+from .llm.tools import (
+    dataset_payload,
+    error_payload,
+    function_response_part,
+    function_responses_content,
+    query_result_payload,
+    required_argument,
+    tool_declarations,
+)
+from .models import Answer, QueryResult, TokenUsage
+from .settings import Settings
+
+# Messages (questions and answers; tool rounds ride along) sent as context.
+MAX_CONTEXT_MESSAGES = 50
+# Share of the model's context window the request may fill before old turns go.
+CONTEXT_FILL = 0.8
+# Messages dropped when the API still says the request is too large.
+DROP_ON_TOO_LARGE = 10
+SLOW_AFTER_SECONDS = 30.0
+MAX_QUESTION_CHARS = 2000
+
+TOO_LARGE_MESSAGE = "Conversation context too large. Try starting a new conversation."
+
+Emit = Callable[[Event], None]
+
+
+@dataclass
+class Exchange:
+    """One finished turn as the model saw it: the question and every content after it.
+
+    ``contents`` starts with the user's question and holds the model's
+    function calls, our function responses and the final answer, so a later
+    turn (or a restored conversation) replays exactly what happened.
+    """
+
+    question: str
+    answer: str
+    contents: list[types.Content] = field(default_factory=list)
+    stopped: bool = False
+
+
+@dataclass
+class _Turn:
+    """Mutable state of the running turn."""
+
+    id: str
+    emit: Emit
+    text: list[str] = field(default_factory=list)
+    sql: list[str] = field(default_factory=list)
+    result: QueryResult | None = None
+    usage: Usage = field(default_factory=Usage)
+    tool_calls: int = 0
+    failed_sql: int = 0
+    contents: list[types.Content] = field(default_factory=list)
+
+    def send(self, event: Event) -> None:
+        self.emit(event.model_copy(update={"turn_id": self.id}))
+
+
+class Controller:
+    """Runs turns against Gemini with the session's registry and engine.
+
+    Parameters
+    ----------
+    settings
+        Uses ``max_tool_calls`` and ``max_sql_retries``.
+    llm, registry, engine
+        The session's parts; the controller owns none of them.
+    keep
+        Called with every successful query result, so the session can page
+        and export it later.
+    slow_after
+        Seconds before a still-running turn emits a :class:`SlowEvent`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        llm: GeminiClient,
+        registry: DatasetRegistry,
+        engine: Engine,
+        keep: Callable[[QueryResult], None],
+        *,
+        slow_after: float = SLOW_AFTER_SECONDS,
+    ) -> None:
+        self.settings = settings
+        self.llm = llm
+        self.registry = registry
+        self.engine = engine
+        self.keep = keep
+        self.slow_after = slow_after
+        # The model never reaches loopback or private hosts, even when the user may.
+        # Only tests flip this, to load from their 127.0.0.1 server through the real pipeline.
+        self.model_may_use_private_urls = False
+
+    async def run_turn(
+        self, question: str, history: Sequence[Exchange], emit: Emit
+    ) -> tuple[Answer, Exchange]:
+        """Answer ``question`` given earlier exchanges; never raises for model or query failures.
+
+        A cancellation of the running task is a stop: the partial answer is
+        returned with ``stopped=True`` (the cancellation is absorbed).
+        """
+        question = check_question(question)
+        turn = _Turn(id=uuid.uuid4().hex[:12], emit=emit)
+        turn.contents.append(types.Content(role="user", parts=[types.Part(text=question)]))
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        slow = loop.call_later(
+            self.slow_after, lambda: turn.send(SlowEvent(elapsed=time.monotonic() - started))
+        )
+        stopped = False
+        error: ChatDFError | None = None
+        try:
+            await self._loop(turn, list(history))
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            stopped = True
+        except ChatDFError as exc:
+            error = exc
+        finally:
+            slow.cancel()
+        return self._finish(turn, question, stopped, error)
+
+    # -- the tool loop ------------------------------------------------------------
+
+    async def _loop(self, turn: _Turn, history: list[Exchange]) -> None:
+        turn.send(PhaseEvent(phase="thinking"))
+        context = self._context(history)
+        shrunk = False
+        while True:
+            try:
+                reply = await self._stream_reply(turn, context)
+            except LLMError as exc:
+                if exc.kind != "context":
+                    raise
+                if shrunk or not context:
+                    raise LLMError(TOO_LARGE_MESSAGE, "context") from None
+                context = context[DROP_ON_TOO_LARGE // 2 :]  # an exchange holds two messages
+                shrunk = True
+                continue
+            turn.contents.append(reply.content)
+            if not reply.function_calls:
+                return
+            responses = [await self._call_tool(turn, call) for call in reply.function_calls]
+            turn.contents.append(function_responses_content(responses))
+            limit = self._limit_reached(turn)
+            if limit:
+                note = f"\n\n_{limit}_"
+                turn.text.append(note)
+                turn.send(TokenEvent(text=note))
+                turn.contents.append(types.Content(role="model", parts=[types.Part(text=limit)]))
+                return
+            turn.send(PhaseEvent(phase="preparing_response"))
+
+    async def _stream_reply(self, turn: _Turn, context: list[Exchange]) -> Reply:
+        contents = [c for exchange in context for c in exchange.contents] + turn.contents
+        builder = ReplyBuilder()
+        system = system_prompt(self.registry.datasets)
+        try:
+            async for chunk in self.llm.stream(contents, system=system, tools=tool_declarations()):
+                builder.add(chunk)
+                if chunk.text:
+                    turn.text.append(chunk.text)
+                    turn.send(TokenEvent(text=chunk.text))
+        finally:
+            # Usage counts even when the stream was stopped or failed part-way.
+            if builder.usage is not None:
+                turn.usage = turn.usage + builder.usage
+        return builder.reply()
+
+    async def _call_tool(self, turn: _Turn, call: FunctionCall) -> types.Part:
+        call_id = call.id or uuid.uuid4().hex[:8]
+        if turn.tool_calls >= self.settings.max_tool_calls:
+            refused = {"error_type": "limit", "message": "Tool call limit reached; not run."}
+            return function_response_part(call, refused)
+        turn.tool_calls += 1
+        sql = call.args.get("query") if call.name == "execute_sql" else None
+        sql = sql if isinstance(sql, str) else None
+        turn.send(ToolCallStarted(call_id=call_id, name=call.name, args=call.args, sql=sql))
+        if sql is not None:
+            turn.send(PhaseEvent(phase="running_query", sql=sql))
+        started = time.monotonic()
+        result: QueryResult | None = None
+        try:
+            if call.name == "execute_sql":
+                query = required_argument(call, "query")
+                turn.sql.append(query)
+                result = await self.engine.run(query, self.registry.tables())
+                self.keep(result)
+                turn.result = result
+                payload = query_result_payload(result)
+            elif call.name == "load_dataset":
+                url = required_argument(call, "url")
+                dataset = await self.registry.add(
+                    url, allow_private=self.model_may_use_private_urls, urls_only=True
+                )
+                payload = dataset_payload(dataset)
+            else:
+                raise QueryError(
+                    f"Unknown tool {call.name!r}; use execute_sql or load_dataset.", "validation"
+                )
+        except ChatDFError as exc:
+            if call.name == "execute_sql":
+                turn.failed_sql += 1
+            turn.send(
+                ToolCallFinished(
+                    call_id=call_id,
+                    name=call.name,
+                    sql=sql,
+                    error=ErrorPayload.from_error(exc),
+                    elapsed_ms=_ms_since(started),
+                )
+            )
+            return function_response_part(call, error_payload(exc))
+        turn.send(
+            ToolCallFinished(
+                call_id=call_id,
+                name=call.name,
+                sql=sql,
+                result_id=result.id if result else None,
+                total_rows=result.total_rows if result else None,
+                elapsed_ms=_ms_since(started),
+            )
+        )
+        return function_response_part(call, payload)
+
+    def _limit_reached(self, turn: _Turn) -> str | None:
+        if turn.failed_sql > self.settings.max_sql_retries:
+            return (
+                f"I stopped after {turn.failed_sql} failed queries in this turn. "
+                "Try rephrasing the question or check the dataset's columns."
+            )
+        if turn.tool_calls >= self.settings.max_tool_calls:
+            return (
+                f"I stopped after {turn.tool_calls} tool calls in this turn without a final "
+                "answer. Try a more specific question."
+            )
+        return None
+
+    # -- context ------------------------------------------------------------------
+
+    def _context(self, history: list[Exchange]) -> list[Exchange]:
+        """The most recent exchanges that fit the message and token budgets."""
+        context = history[-(MAX_CONTEXT_MESSAGES // 2) :]
+        budget = int(self.llm.context_window * CONTEXT_FILL)
+        system = system_prompt(self.registry.datasets)
+        while context and estimate_tokens(_contents(context), system) > budget:
+            context = context[1:]
+        return context
+
+    # -- the end of a turn ----------------------------------------------------------
+
+    def _finish(
+        self, turn: _Turn, question: str, stopped: bool, error: ChatDFError | None
+    ) -> tuple[Answer, Exchange]:
+        text = "".join(turn.text)
+        payload = error.to_payload() if error else None
+        if error is not None:
+            turn.send(ErrorEvent(error=ErrorPayload.from_error(error)))
+        if turn.usage.total_tokens:
+            turn.send(
+                UsageEvent(
+                    input_tokens=turn.usage.input_tokens,
+                    output_tokens=turn.usage.output_tokens,
+                    model=self.llm.model,
+                )
+            )
+        result_id = turn.result.id if turn.result else None
+        turn.send(
+            AnswerEvent(
+                text=text,
+                sql=turn.sql,
+                result_id=result_id,
+                stopped=stopped,
+                error=ErrorPayload.from_error(error) if error else None,
+            )
+        )
+        answer = Answer(
+            text=text,
+            sql=list(turn.sql),
+            result=turn.result.data if turn.result else None,
+            result_id=result_id,
+            usage=TokenUsage(
+                input_tokens=turn.usage.input_tokens, output_tokens=turn.usage.output_tokens
+            ),
+            stopped=stopped,
+            error=payload,
+        )
+        return answer, Exchange(
+            question=question,
+            answer=text,
+            contents=_replayable(turn.contents, text),
+            stopped=stopped,
+        )
+
+
+def check_question(question: Any) -> str:
+    """The question, trimmed; a ChatDFError when it is empty or too long."""
+    if not isinstance(question, str) or not question.strip():
+        raise ChatDFError("Ask a question: the text is empty.")
+    question = question.strip()
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ChatDFError(
+            f"Questions are limited to {MAX_QUESTION_CHARS:,} characters "
+            f"(this one has {len(question):,})."
+        )
+    return question
+
+
+def _contents(exchanges: Sequence[Exchange]) -> list[types.Content]:
+    return [c for exchange in exchanges for c in exchange.contents]
+
+
+def _replayable(contents: list[types.Content], text: str) -> list[types.Content]:
+    """Contents that a later request may send back as they are.
+
+    A stopped or failed turn can end on a model call with no response, or on
+    no model content at all; the API rejects such a history, so the tail is
+    replaced by the text the user saw.
+    """
+    contents = list(contents)
+    while contents and (contents[-1].role != "model" or _has_calls(contents[-1])):
+        if len(contents) == 1:
+            break
+        contents.pop()
+    if contents[-1].role != "model":
+        contents.append(types.Content(role="model", parts=[types.Part(text=text or "(no answer)")]))
+    return contents
+
+
+def _has_calls(content: types.Content) -> bool:
+    return any(part.function_call is not None for part in content.parts or [])
+
+
+def _ms_since(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)

@@ -1,0 +1,149 @@
+"""The system prompt, rebuilt every turn from the datasets registered now.
+
+The dialect notes below were checked against the Polars SQL engine chatdf
+ships with (polars 2.x): each "works" line ran, each "not supported" line
+failed with an "unsupported" error. Keep them short: every token here is
+paid on every request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+
+from ..models import ColumnInfo, Dataset
+from .tools import EXECUTE_SQL, LOAD_DATASET, MAX_MODEL_ROWS
+
+__all__ = ["MAX_PROMPT_COLUMNS", "quote_identifier", "system_prompt"]
+
+MAX_PROMPT_COLUMNS = 150
+"""Columns listed per dataset; wider tables get a count of the rest."""
+
+_SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Words that break a query when used bare as a column name.
+_RESERVED = frozenset(
+    """all and any as asc between by case cast create cross current_date current_time
+    current_timestamp default delete desc distinct drop else end except exists false fetch
+    filter for from full group having in inner insert intersect interval into is join lateral
+    left like limit natural not null offset on or order outer over partition qualify right
+    rows select set table then to true union update using values when where window with""".split()
+)
+
+_ROLE = """\
+You are chatdf, a data analyst inside a Jupyter notebook. You answer questions about the \
+user's datasets by querying them with SQL through the `{execute_sql}` tool, then explain \
+the answer."""
+
+_DIALECT = """\
+## SQL dialect: Polars SQL (not DuckDB, not Postgres)
+- One read-only statement per call: SELECT or WITH ... SELECT. No DDL, no INSERT/UPDATE/DELETE.
+- Identifiers: column names are case-sensitive; wrap names with spaces, capitals you are \
+unsure of, or reserved words in double quotes ("Order Date"). String literals use single \
+quotes only ('abc'); "abc" is a column.
+- Give every computed column an alias (SUM(amount) AS total_amount): unaliased expressions \
+are named after their input column and two of them can clash ("duplicate output name").
+- Works: JOIN (INNER/LEFT/RIGHT/FULL/CROSS/SEMI/ANTI, USING, NATURAL), CTEs, subqueries \
+(IN, EXISTS, scalar, correlated), UNION/INTERSECT/EXCEPT, GROUP BY (names, aliases or \
+positions), ROLLUP, GROUPING SETS, HAVING, QUALIFY, DISTINCT ON, SELECT * EXCLUDE (...), \
+CASE, CAST and ::, TRY_CAST, COUNT(*) FILTER (WHERE ...), ORDER BY ... NULLS LAST, LIMIT/OFFSET.
+- Window functions: ROW_NUMBER, RANK, DENSE_RANK, NTILE, PERCENT_RANK, CUME_DIST, LAG, LEAD, \
+FIRST_VALUE, NTH_VALUE, and aggregates OVER (PARTITION BY ... ORDER BY ...), including \
+ROWS BETWEEN ... frames and named WINDOW clauses. RANGE BETWEEN with offsets is not supported.
+- Aggregates: COUNT, COUNT(DISTINCT), SUM, AVG, MIN, MAX, MEDIAN, QUANTILE_CONT(x, 0.9), \
+QUANTILE_DISC, STDDEV, VARIANCE, CORR, STRING_AGG(x, ',' ORDER BY ...), ARRAY_AGG, FIRST, LAST.
+- Dates: DATE '2024-01-31' and TIMESTAMP '2024-01-31 12:00:00' literals; EXTRACT(YEAR|QUARTER|\
+MONTH|WEEK|DOW|DAY|HOUR|EPOCH FROM x), DATE_PART('month', x), YEAR(x), MONTH(x), DAY(x), \
+DATE_TRUNC('month', x), STRFTIME(x, '%Y-%m'), STRPTIME(s, '%Y-%m-%d'), CAST(ts AS DATE), \
+x + INTERVAL '1 month', CURRENT_DATE, NOW(). Days between two dates: \
+CAST(d2 AS INTEGER) - CAST(d1 AS INTEGER).
+- Strings: || and CONCAT, CONCAT_WS, UPPER, LOWER, LENGTH, SUBSTR, LEFT, RIGHT, TRIM, REPLACE, \
+SPLIT_PART, STRPOS, STARTS_WITH, LPAD, LIKE, ILIKE, REGEXP_LIKE, REGEXP_REPLACE, ~ (regex).
+- Math: ROUND(x, 2), FLOOR, CEIL, ABS, SQRT, POWER, LN, LOG10, EXP, MOD and %, GREATEST, LEAST, \
+COALESCE, NULLIF, IFNULL. `/` on integers returns a fraction (7/2 = 3.5); use DIV(a, b) \
+for integer division.
+- Not supported (use the alternative): TOP n (LIMIT n), DATEDIFF/DATE_DIFF/TIMESTAMPDIFF \
+(subtract as above), DATE_ADD (+ INTERVAL), TO_DATE (STRPTIME or CAST), DATE(ts) (CAST(ts AS \
+DATE)), PERCENTILE_CONT ... WITHIN GROUP (QUANTILE_CONT), VAR_POP, BOOL_AND, MIN_BY, \
+APPROX_COUNT_DISTINCT (COUNT(DISTINCT)), RANDOM, LATERAL, PIVOT (use SUM(CASE WHEN ...))."""
+
+_GUIDANCE = """\
+## How to work
+- Query the data rather than guessing; never invent numbers. Use only the tables and columns \
+listed above.
+- The tool shows you at most {max_rows} rows (the user sees every row in a table under your \
+answer). Aggregate in SQL to answer questions about many rows; add ORDER BY and LIMIT (e.g. \
+LIMIT 20) when listing rows, and LIMIT 100 or less when exploring.
+- If a query fails, read error_type and message, fix the SQL and try again; after a few \
+failures, explain what went wrong instead.
+- Prefer one query that answers the question over many small ones.
+
+## How to answer
+- Answer in markdown: a short direct answer first, then the key numbers (a small markdown \
+table is fine for a few rows).
+- Say in one sentence what the SQL does (the user sees the SQL itself), and mention \
+assumptions you made (filters, how you treated NULLs or duplicates).
+- Do not paste the SQL into the answer or repeat every row the tool returned.
+- If the question cannot be answered from these datasets, say so and say what data would help."""
+
+_NO_DATASETS = """\
+## Datasets
+No datasets are loaded yet. If the user gives the http(s) URL of a parquet or CSV file, \
+call `{load_dataset}` with it. Otherwise, tell them how to add data: a parquet/CSV URL or \
+file path, or a DataFrame from the notebook, then ask the question again."""
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as it must be written in Polars SQL (double-quoted when needed)."""
+    if _SIMPLE_NAME.match(name) and name.lower() not in _RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _column_line(column: ColumnInfo) -> str:
+    return f"- {quote_identifier(column.name)}: {column.friendly}"
+
+
+def _dataset_section(dataset: Dataset) -> str:
+    title = f"{quote_identifier(dataset.name)} ({dataset.row_count:,} rows, {dataset.column_count} columns)"
+    lines = [f"### {title}"]
+    lines += [_column_line(c) for c in dataset.columns[:MAX_PROMPT_COLUMNS]]
+    hidden = len(dataset.columns) - MAX_PROMPT_COLUMNS
+    if hidden > 0:
+        table = quote_identifier(dataset.name)
+        lines.append(
+            f"- ... and {hidden} more columns (SELECT * FROM {table} LIMIT 1 shows them all)"
+        )
+    return "\n".join(lines)
+
+
+def system_prompt(datasets: Sequence[Dataset], *, today: dt.date | None = None) -> str:
+    """The system instruction for one turn.
+
+    Parameters
+    ----------
+    datasets
+        The datasets registered now, in the order the user added them.
+    today
+        The date to state (questions like "last month" need it); default today.
+    """
+    day = today or dt.date.today()
+    sections = [
+        _ROLE.format(execute_sql=EXECUTE_SQL),
+        f"Today is {day.isoformat()} ({day:%A}).",
+    ]
+    if datasets:
+        header = (
+            "## Datasets\nEach dataset is a table. Names in double quotes must be written "
+            "with the quotes.\n"
+        )
+        sections.append(header + "\n\n".join(_dataset_section(d) for d in datasets))
+        sections.append(
+            f"If the user gives a new http(s) URL of a parquet or CSV file, call "
+            f"`{LOAD_DATASET}` to add it as a table."
+        )
+    else:
+        sections.append(_NO_DATASETS.format(load_dataset=LOAD_DATASET))
+    sections.append(_DIALECT)
+    sections.append(_GUIDANCE.format(max_rows=MAX_MODEL_ROWS))
+    return "\n\n".join(sections)

@@ -1,0 +1,224 @@
+"""The two tools Gemini may call, and what their results look like to the model.
+
+``execute_sql(query)`` runs one read-only Polars SQL query; ``load_dataset(url)``
+adds a parquet/CSV file from a public URL. The controller runs the calls
+(through the engine and the dataset pipeline); this module only declares
+them, reads their arguments and shapes the results into compact JSON the
+model reads well: columns with friendly types, the total row count and at
+most 1000 rows as CSV text, with a note when rows were cut.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from google.genai import types
+
+from ..errors import ChatDFError, QueryError
+from ..models import Dataset, QueryResult
+from .client import FunctionCall
+
+__all__ = [
+    "EXECUTE_SQL",
+    "LOAD_DATASET",
+    "MAX_MODEL_ROWS",
+    "TOOLS",
+    "dataset_payload",
+    "error_payload",
+    "function_response_part",
+    "function_responses_content",
+    "query_result_payload",
+    "required_argument",
+    "tool_declarations",
+]
+
+EXECUTE_SQL = "execute_sql"
+LOAD_DATASET = "load_dataset"
+
+MAX_MODEL_ROWS = 1000
+"""Rows of a result the model sees; the user sees them all in the grid."""
+MAX_MODEL_CHARS = 60_000
+"""Characters of CSV the model sees (about 15k tokens), whatever the row count."""
+MAX_CELL_CHARS = 200
+"""Characters of one value; longer text is cut with an ellipsis."""
+NULL = "NULL"
+
+_EXECUTE_SQL = types.FunctionDeclaration(
+    name=EXECUTE_SQL,
+    description=(
+        "Run one read-only SQL SELECT query (Polars SQL dialect) against the loaded datasets "
+        "and return the column names and types, the total row count and up to "
+        f"{MAX_MODEL_ROWS} rows as CSV. Use the table and column names exactly as listed in "
+        "the instructions. On failure it returns error_type and message: fix the query and "
+        "call again."
+    ),
+    parameters=types.Schema(
+        type=types.Type.OBJECT,
+        properties={
+            "query": types.Schema(
+                type=types.Type.STRING,
+                description="One SELECT (or WITH ... SELECT) statement, without a trailing semicolon.",
+            )
+        },
+        required=["query"],
+    ),
+)
+
+_LOAD_DATASET = types.FunctionDeclaration(
+    name=LOAD_DATASET,
+    description=(
+        "Load a parquet or CSV file from a public http(s) URL the user gave as a new table, "
+        "and return its table name, row count and columns. Only call this with a URL the "
+        "user provided."
+    ),
+    parameters=types.Schema(
+        type=types.Type.OBJECT,
+        properties={
+            "url": types.Schema(
+                type=types.Type.STRING,
+                description="The http(s) URL of a .parquet or .csv file.",
+            )
+        },
+        required=["url"],
+    ),
+)
+
+TOOLS: list[types.Tool] = [types.Tool(function_declarations=[_EXECUTE_SQL, _LOAD_DATASET])]
+"""Both declarations as the SDK takes them (``tools=TOOLS``)."""
+
+
+def tool_declarations() -> list[types.Tool]:
+    """A fresh copy of :data:`TOOLS` (safe to modify)."""
+    return [tool.model_copy(deep=True) for tool in TOOLS]
+
+
+def required_argument(call: FunctionCall, name: str) -> str:
+    """The non-empty string argument ``name`` of ``call``.
+
+    Raises
+    ------
+    QueryError
+        ``error_type="validation"``, for the model to read and correct.
+    """
+    value = call.args.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise QueryError(
+            f"{call.name} needs a non-empty string argument '{name}'; got "
+            f"{json.dumps(call.args, default=str)[:200]}.",
+            "validation",
+        )
+    return value.strip()
+
+
+# ---------------------------------------------------------------- payloads
+
+
+def query_result_payload(
+    result: QueryResult,
+    *,
+    max_rows: int = MAX_MODEL_ROWS,
+    max_chars: int = MAX_MODEL_CHARS,
+) -> dict[str, Any]:
+    """What the model reads after a successful ``execute_sql``.
+
+    ``rows`` is CSV text (header line first) of at most ``max_rows`` rows and
+    about ``max_chars`` characters; missing values are ``NULL``.
+    """
+    frame = result.data.head(max_rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(frame.columns)
+    shown = 0
+    for row in frame.iter_rows():
+        writer.writerow([_cell(value) for value in row])
+        shown += 1
+        if buffer.tell() >= max_chars:
+            break
+    total = result.total_rows
+    payload: dict[str, Any] = {
+        "columns": [{"name": c.name, "type": c.friendly} for c in result.columns],
+        "total_rows": total,
+        "rows_shown": shown,
+        "rows": buffer.getvalue(),
+    }
+    if shown < total:
+        cause = "to keep the reply small" if shown < min(max_rows, frame.height) else ""
+        payload["note"] = (
+            f"Only the first {shown:,} of {total:,} rows are shown here{' ' + cause if cause else ''}; "
+            "the user can see every row in the result table. Use aggregation (GROUP BY, COUNT, "
+            "AVG, ...) rather than reading rows when you need facts about all of them."
+        )
+    return payload
+
+
+def error_payload(error: ChatDFError) -> dict[str, Any]:
+    """What the model reads when a tool call failed: ``{error_type, message}``."""
+    if isinstance(error, QueryError):
+        kind: str = error.error_type
+    else:
+        kind = type(error).__name__.removesuffix("Error").lower() or "error"
+    payload: dict[str, Any] = {"error_type": kind, "message": error.message}
+    if kind in ("sql", "validation"):
+        payload["hint"] = (
+            "Fix the query using the schema in your instructions and call execute_sql again."
+        )
+    return payload
+
+
+def dataset_payload(dataset: Dataset) -> dict[str, Any]:
+    """What the model reads after ``load_dataset``: the new table's name, size and columns."""
+    return {
+        "name": dataset.name,
+        "row_count": dataset.row_count,
+        "columns": [{"name": c.name, "type": c.friendly} for c in dataset.columns],
+        "note": f"Loaded; query it as table {dataset.name}.",
+    }
+
+
+def function_response_part(call: FunctionCall, response: dict[str, Any]) -> types.Part:
+    """The ``functionResponse`` part answering ``call`` (echoing its id when it had one)."""
+    part = types.Part.from_function_response(name=call.name, response=response)
+    if call.id and part.function_response is not None:
+        part.function_response.id = call.id
+    return part
+
+
+def function_responses_content(parts: Sequence[types.Part]) -> types.Content:
+    """The user turn that carries the responses to one model turn's calls."""
+    return types.Content(role="user", parts=list(parts))
+
+
+def _cell(value: Any) -> str:
+    """One value, short and unambiguous."""
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return format(value, ".10g")
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, (list, dict, tuple)):
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    else:
+        text = str(value)
+    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"

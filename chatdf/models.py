@@ -1,0 +1,159 @@
+"""Typed records that cross module boundaries: datasets, columns, query results."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+FriendlyType = Literal[
+    "Text", "Integer", "Decimal", "Date", "Timestamp", "Boolean", "List", "Struct", "Other"
+]
+
+SourceKind = Literal["url", "parquet", "csv", "frame"]
+
+
+def friendly_type(dtype: pl.DataType) -> FriendlyType:
+    """The plain-English name of a Polars dtype that the UI and the prompt show."""
+    if dtype in (pl.String, pl.Categorical, pl.Enum) or isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return "Text"
+    if dtype.is_integer():
+        return "Integer"
+    if dtype.is_float() or dtype.is_decimal():
+        return "Decimal"
+    if dtype == pl.Date:
+        return "Date"
+    if isinstance(dtype, pl.Datetime) or dtype == pl.Datetime:
+        return "Timestamp"
+    if dtype == pl.Boolean:
+        return "Boolean"
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return "List"
+    if isinstance(dtype, pl.Struct):
+        return "Struct"
+    return "Other"
+
+
+class ColumnInfo(BaseModel):
+    """One column: its name, Polars dtype (as text) and friendly type."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    dtype: str
+    friendly: FriendlyType
+
+    @classmethod
+    def from_polars(cls, name: str, dtype: pl.DataType) -> ColumnInfo:
+        return cls(name=name, dtype=str(dtype), friendly=friendly_type(dtype))
+
+
+def columns_of(schema: pl.Schema | dict[str, pl.DataType]) -> list[ColumnInfo]:
+    return [ColumnInfo.from_polars(name, dtype) for name, dtype in schema.items()]
+
+
+class Dataset(BaseModel):
+    """A registered table the SQL and the model can use.
+
+    ``schema`` maps each column name to its :class:`ColumnInfo` (dtype and
+    friendly type). ``source`` is the URL, path or glob, or ``<DataFrame>`` for
+    in-memory data.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    source: str
+    kind: SourceKind
+    row_count: int
+    column_count: int
+    columns: list[ColumnInfo] = Field(default_factory=list)
+
+    @property
+    def schema(self) -> dict[str, ColumnInfo]:  # type: ignore[override]
+        return {c.name: c for c in self.columns}
+
+    def describe(self) -> str:
+        """``name · 1,234 rows × 5 cols`` as the dataset cards show it."""
+        return f"{self.name} · {self.row_count:,} rows × {self.column_count} cols"
+
+
+def new_result_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class QueryResult(BaseModel):
+    """A finished query kept in the kernel so it can be paged, sorted and exported."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: str = Field(default_factory=new_result_id)
+    sql: str
+    columns: list[ColumnInfo]
+    total_rows: int
+    data: pl.DataFrame = Field(exclude=True, repr=False)
+    elapsed_ms: float = 0.0
+    tables: list[str] = Field(default_factory=list)
+    """Names of the datasets the query read (provenance)."""
+
+    def summary(self) -> dict[str, Any]:
+        """What the widget and the store keep: no rows."""
+        return {
+            "id": self.id,
+            "sql": self.sql,
+            "columns": [c.model_dump() for c in self.columns],
+            "total_rows": self.total_rows,
+            "elapsed_ms": round(self.elapsed_ms, 1),
+        }
+
+
+class TableSource(BaseModel):
+    """How a worker process reads one registered dataset.
+
+    ``kind`` is ``parquet`` or ``csv`` for a local path or glob, ``url`` for an
+    http(s) parquet file, ``ipc`` for an Arrow IPC file the kernel wrote from an
+    in-memory frame. ``version`` changes whenever the data behind the name may
+    have changed (refresh, re-export of a notebook variable), so workers drop
+    what they cached for the old version.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: Literal["url", "parquet", "csv", "ipc"]
+    location: str
+    version: int = 0
+
+
+class TokenUsage(BaseModel):
+    """Tokens one turn used (input = prompt, output = answer incl. thinking)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class Answer(BaseModel):
+    """What ``chat.ask`` returns: the markdown answer and what backed it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    text: str
+    """The answer in markdown (partial when ``stopped`` or ``error``)."""
+    sql: list[str] = Field(default_factory=list)
+    """Every query the model ran this turn, in order."""
+    result: pl.DataFrame | None = Field(default=None, exclude=True, repr=False)
+    """The last successful query result, or None."""
+    result_id: str | None = None
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    stopped: bool = False
+    error: dict[str, Any] | None = None
+    """``{error_type, message, details}`` when the turn failed."""
+
+    def _repr_markdown_(self) -> str:
+        return self.text

@@ -1,0 +1,39 @@
+// Bundles src/index.ts into ../chatdf/static/widget.js (+ widget.css).
+// hatch_build.py runs this through `npm run build`; `npm run dev` rebuilds on
+// every save for anywidget's hot reload (ANYWIDGET_HMR=1 in the kernel).
+import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import * as esbuild from "esbuild";
+
+const watch = process.argv.includes("--watch");
+
+/** @type {import("esbuild").BuildOptions} */
+const options = {
+  entryPoints: ["src/index.ts"],
+  outfile: "../chatdf/static/widget.js",
+  bundle: true,
+  format: "esm",
+  minify: true,
+  // JupyterLab 4 supports evergreen browsers only, so no down-levelling.
+  target: "es2022",
+  jsx: "automatic",
+  jsxImportSource: "preact",
+  logLevel: "warning",
+};
+
+function report(files) {
+  for (const file of files) {
+    const bytes = readFileSync(file);
+    const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
+    console.log(`${file}: ${kb(bytes.length)} minified, ${kb(gzipSync(bytes).length)} gzipped`);
+  }
+}
+
+if (watch) {
+  const ctx = await esbuild.context({ ...options, minify: false, sourcemap: "inline" });
+  await ctx.watch();
+  console.log("watching src/ for changes…");
+} else {
+  await esbuild.build(options);
+  report(["../chatdf/static/widget.js", "../chatdf/static/widget.css"]);
+}
