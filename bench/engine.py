@@ -158,7 +158,13 @@ def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     print(f"\n{title}")
     for i, row in enumerate(cells):
-        print("  " + "  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths))))
+        print(
+            "  "
+            + "  ".join(
+                c.rjust(w) if j else c.ljust(w)
+                for j, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if i == 0:
             print("  " + "  ".join("-" * w for w in widths))
 
@@ -259,7 +265,12 @@ def bench_transfer(sizes: list[int]) -> dict[str, Any]:
         ratio_rss = runs["engine"]["peak_rss_mb"] / runs["inproc"]["peak_rss_mb"]
         ratio_growth = runs["engine"]["growth_mb"] / runs["inproc"]["growth_mb"]
         ratio_time = runs["engine"]["seconds"] / runs["inproc"]["seconds"]
-        out[str(n)] = {**runs, "peak_rss_ratio": ratio_rss, "growth_ratio": ratio_growth, "time_ratio": ratio_time}
+        out[str(n)] = {
+            **runs,
+            "peak_rss_ratio": ratio_rss,
+            "growth_ratio": ratio_growth,
+            "time_ratio": ratio_time,
+        }
         for mode in ("inproc", "engine"):
             r = runs[mode]
             rows.append(
@@ -276,7 +287,15 @@ def bench_transfer(sizes: list[int]) -> dict[str, Any]:
         rows.append([f"{n:,} rows engine/inproc", ratio_time, "", "", "", ratio_rss, ratio_growth])
     table(
         "Results into the kernel (fresh process each; SELECT * of id, value, name, category, day)",
-        ["", "seconds", "frame MB", "base RSS MB", "peak after query", "peak after reading", "peak - base"],
+        [
+            "",
+            "seconds",
+            "frame MB",
+            "base RSS MB",
+            "peak after query",
+            "peak after reading",
+            "peak - base",
+        ],
         rows,
     )
     return out
@@ -290,6 +309,7 @@ def measure_transfer(mode: str, path: str) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
         if mode == "engine":
+
             async def go() -> tuple[pl.DataFrame, float, float, Engine]:
                 engine = engine_for(workdir, workers=1)
                 await engine.run("SELECT 1 AS one", {})
@@ -331,7 +351,10 @@ async def bench_tpch(scale: float, repeats: int) -> dict[str, Any]:
     import duckdb
 
     folder = ensure_tpch(scale)
-    tables = {t: TableSource(name=t, kind="parquet", location=str(folder / f"{t}.parquet")) for t in TPCH_TABLES}
+    tables = {
+        t: TableSource(name=t, kind="parquet", location=str(folder / f"{t}.parquet"))
+        for t in TPCH_TABLES
+    }
     con = duckdb.connect()
     for t in TPCH_TABLES:
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{folder / f'{t}.parquet'}')")
@@ -369,7 +392,9 @@ async def bench_tpch(scale: float, repeats: int) -> dict[str, Any]:
                     "engine_vs_duckdb": t_engine / t_duck,
                     "rows": result.total_rows,
                 }
-                rows.append([name, t_engine, t_polars, t_duck, t_engine / t_polars, t_engine / t_duck])
+                rows.append(
+                    [name, t_engine, t_polars, t_duck, t_engine / t_polars, t_engine / t_duck]
+                )
         finally:
             await engine.close()
     table(
@@ -387,7 +412,9 @@ async def bench_loop(target_s: float) -> dict[str, Any]:
         pl.DataFrame({"x": range(400_000)}).write_parquet(folder / "n.parquet")
         engine = engine_for(folder / "work", workers=1)
         try:
-            tables = {"n": TableSource(name="n", kind="parquet", location=str(folder / "n.parquet"))}
+            tables = {
+                "n": TableSource(name="n", kind="parquet", location=str(folder / "n.parquet"))
+            }
 
             def sql(rows: int) -> str:
                 return (
@@ -429,7 +456,15 @@ async def bench_loop(target_s: float) -> dict[str, Any]:
     table(
         "Kernel loop while a long query runs in a worker (10 ms ticker)",
         ["query s", "ticks", "median late ms", "p99 late ms", "max late ms"],
-        [[query_s, len(delays), result["median_delay_ms"], result["p99_delay_ms"], result["max_delay_ms"]]],
+        [
+            [
+                query_s,
+                len(delays),
+                result["median_delay_ms"],
+                result["p99_delay_ms"],
+                result["max_delay_ms"],
+            ]
+        ],
     )
     return result
 
@@ -459,7 +494,9 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer repeats")
     parser.add_argument("--json", type=Path, help="also write the JSON to this file")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
-    parser.add_argument("--measure-transfer", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--measure-transfer", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.measure_transfer:
         measure_transfer(*args.measure_transfer)

@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatdf.store import NewMessage, ResultPreview, Store  # noqa: E402
+from chatdf.store import NewMessage, ResultPreview, Store
 
 TARGETS_MS = {"list_conversations": 50.0, "get_conversation": 100.0}
 
@@ -57,7 +57,9 @@ def turn(i: int) -> list[NewMessage]:
             role="tool",
             sql_query=sql,
             result_preview=preview,
-            tool_payload={"function_response": {"name": "run_sql", "response": preview.model_dump()}},
+            tool_payload={
+                "function_response": {"name": "run_sql", "response": preview.model_dump()}
+            },
         ),
         NewMessage(role="assistant", content=ANSWER, token_count=1800),
         NewMessage(role="user", content="And per month?"),

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from google.genai import types
 
@@ -36,6 +36,7 @@ from .events import (
     ToolCallFinished,
     ToolCallStarted,
     UsageEvent,
+    UsageWarningEvent,
 )
 from .llm.client import FunctionCall, GeminiClient, Reply, ReplyBuilder, Usage, estimate_tokens
 from .llm.prompts import system_prompt
@@ -50,6 +51,7 @@ from .llm.tools import (
 )
 from .models import Answer, QueryResult, TokenUsage
 from .settings import Settings
+from .usage import UsageSummary
 
 # Messages (questions and answers; tool rounds ride along) sent as context.
 MAX_CONTEXT_MESSAGES = 50
@@ -78,6 +80,18 @@ class Exchange:
     answer: str
     contents: list[types.Content] = field(default_factory=list)
     stopped: bool = False
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per tool call: name, sql, result_id, summary or error (for the history)."""
+
+
+class Meter(Protocol):
+    """Token metering the controller consults; the session implements it over the store."""
+
+    async def check(self) -> None:
+        """Raise ``LLMError(kind="usage_limit")`` when no new question may be sent."""
+
+    async def record(self, model: str, usage: TokenUsage) -> UsageSummary | None:
+        """Record a turn's tokens; the summary after it (None when not metered)."""
 
 
 @dataclass
@@ -93,6 +107,7 @@ class _Turn:
     tool_calls: int = 0
     failed_sql: int = 0
     contents: list[types.Content] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
     def send(self, event: Event) -> None:
         self.emit(event.model_copy(update={"turn_id": self.id}))
@@ -110,6 +125,8 @@ class Controller:
     keep
         Called with every successful query result, so the session can page
         and export it later.
+    meter
+        Checked before Gemini is called and told the tokens of every turn.
     slow_after
         Seconds before a still-running turn emits a :class:`SlowEvent`.
     """
@@ -122,6 +139,7 @@ class Controller:
         engine: Engine,
         keep: Callable[[QueryResult], None],
         *,
+        meter: Meter | None = None,
         slow_after: float = SLOW_AFTER_SECONDS,
     ) -> None:
         self.settings = settings
@@ -129,6 +147,7 @@ class Controller:
         self.registry = registry
         self.engine = engine
         self.keep = keep
+        self.meter = meter
         self.slow_after = slow_after
         # The model never reaches loopback or private hosts, even when the user may.
         # Only tests flip this, to load from their 127.0.0.1 server through the real pipeline.
@@ -163,11 +182,13 @@ class Controller:
             error = exc
         finally:
             slow.cancel()
-        return self._finish(turn, question, stopped, error)
+        return await self._finish(turn, question, stopped, error)
 
     # -- the tool loop ------------------------------------------------------------
 
     async def _loop(self, turn: _Turn, history: list[Exchange]) -> None:
+        if self.meter is not None:
+            await self.meter.check()  # refuses before anything reaches Gemini
         turn.send(PhaseEvent(phase="thinking"))
         context = self._context(history)
         shrunk = False
@@ -244,6 +265,7 @@ class Controller:
                     f"Unknown tool {call.name!r}; use execute_sql or load_dataset.", "validation"
                 )
         except ChatDFError as exc:
+            turn.calls.append({"name": call.name, "sql": sql, "error": exc.message})
             if call.name == "execute_sql":
                 turn.failed_sql += 1
             turn.send(
@@ -256,6 +278,10 @@ class Controller:
                 )
             )
             return function_response_part(call, error_payload(exc))
+        summary = f"{result.total_rows:,} rows" if result else f"Loaded {payload['name']}"
+        turn.calls.append(
+            {"name": call.name, "sql": sql, "result_id": result and result.id, "summary": summary}
+        )
         turn.send(
             ToolCallFinished(
                 call_id=call_id,
@@ -294,21 +320,19 @@ class Controller:
 
     # -- the end of a turn ----------------------------------------------------------
 
-    def _finish(
+    async def _finish(
         self, turn: _Turn, question: str, stopped: bool, error: ChatDFError | None
     ) -> tuple[Answer, Exchange]:
         text = "".join(turn.text)
         payload = error.to_payload() if error else None
         if error is not None:
             turn.send(ErrorEvent(error=ErrorPayload.from_error(error)))
-        if turn.usage.total_tokens:
-            turn.send(
-                UsageEvent(
-                    input_tokens=turn.usage.input_tokens,
-                    output_tokens=turn.usage.output_tokens,
-                    model=self.llm.model,
-                )
-            )
+        usage = TokenUsage(
+            input_tokens=turn.usage.input_tokens, output_tokens=turn.usage.output_tokens
+        )
+        if usage.total_tokens:
+            turn.send(UsageEvent(**usage.model_dump(), model=self.llm.model))
+            await self._record(turn, usage)
         result_id = turn.result.id if turn.result else None
         turn.send(
             AnswerEvent(
@@ -324,9 +348,7 @@ class Controller:
             sql=list(turn.sql),
             result=turn.result.data if turn.result else None,
             result_id=result_id,
-            usage=TokenUsage(
-                input_tokens=turn.usage.input_tokens, output_tokens=turn.usage.output_tokens
-            ),
+            usage=usage,
             stopped=stopped,
             error=payload,
         )
@@ -335,7 +357,26 @@ class Controller:
             answer=text,
             contents=_replayable(turn.contents, text),
             stopped=stopped,
+            calls=turn.calls,
         )
+
+    async def _record(self, turn: _Turn, usage: TokenUsage) -> None:
+        if self.meter is None:
+            return
+        try:
+            # Shielded: a stop must not lose the tokens the turn already used.
+            summary = await asyncio.shield(self.meter.record(self.llm.model, usage))
+        except ChatDFError as exc:
+            turn.send(ErrorEvent(error=ErrorPayload.from_error(exc)))
+            return
+        if summary is not None and summary.warning:
+            turn.send(
+                UsageWarningEvent(
+                    usage_percent=summary.percent,
+                    remaining_tokens=summary.remaining or 0,
+                    resets_in_seconds=summary.resets_in_seconds,
+                )
+            )
 
 
 def check_question(question: Any) -> str:

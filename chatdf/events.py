@@ -11,6 +11,7 @@ same in Python and TypeScript. A turn emits, in order::
     TokenEvent* ...
     SlowEvent                                once, if the turn passes 30 s
     UsageEvent                               tokens of the whole turn
+    UsageWarningEvent                        if the 24-hour usage passed 80%
     AnswerEvent                              always last (ErrorEvent before it on failure)
 
 ``Event`` is the discriminated union; ``parse_event`` rebuilds one from its
@@ -39,6 +40,7 @@ __all__ = [
     "ToolCallFinished",
     "ToolCallStarted",
     "UsageEvent",
+    "UsageWarningEvent",
     "parse_event",
 ]
 
@@ -123,6 +125,15 @@ class UsageEvent(_Event):
     model: str
 
 
+class UsageWarningEvent(_Event):
+    """Usage in the rolling 24-hour window reached 80% of the limit."""
+
+    type: Literal["usage_warning"] = "usage_warning"
+    usage_percent: float
+    remaining_tokens: int
+    resets_in_seconds: int
+
+
 class AnswerEvent(_Event):
     """The turn is over; always the last event of a turn."""
 
@@ -151,6 +162,7 @@ Event = Annotated[
     | ToolCallStarted
     | ToolCallFinished
     | UsageEvent
+    | UsageWarningEvent
     | AnswerEvent
     | ErrorEvent,
     Field(discriminator="type"),

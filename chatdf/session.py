@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import shutil
 import tempfile
+import warnings
 import weakref
 from collections import OrderedDict
 from pathlib import Path
@@ -20,20 +22,25 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from .controller import Controller, Exchange
+from .conversation import exchanges_from, messages_for
 from .datasets import DatasetRegistry
 from .engine import Engine
-from .errors import ChatDFError, QueryError
+from .errors import ChatDFError, LLMError, QueryError
 from .events import Event
 from .llm.client import GeminiClient
-from .models import Answer, QueryResult
+from .models import Answer, QueryResult, TokenUsage
 from .runtime import Runtime
 from .settings import Settings
+from .store import Conversation, ConversationSummary, Store, StoreWarning
+from .usage import DEFAULT_USER_KEY, UsageSummary
 
 # Results stay in the kernel so the grid can page them and the user can export
 # them without re-running; the oldest are dropped past this many.
 MAX_KEPT_RESULTS = 50
 
 T = TypeVar("T")
+
+log = logging.getLogger("chatdf")
 
 
 class Session:
@@ -47,12 +54,25 @@ class Session:
         self.engine = Engine(settings, self.workdir)
         self.results: OrderedDict[str, QueryResult] = OrderedDict()
         self.llm = GeminiClient(settings)
-        self.controller = Controller(settings, self.llm, self.registry, self.engine, self.keep)
+        self.controller = Controller(
+            settings, self.llm, self.registry, self.engine, self.keep, meter=_StoreMeter(self)
+        )
         self.history: list[Exchange] = []
         self.listeners: list[Callable[[Event], None]] = []
+        self.conversation_id: str | None = None
+        self.user_key = DEFAULT_USER_KEY
         self._turn: asyncio.Task[Answer] | None = None
+        self._stores: list[Store] = []  # at most one; a list so the finalizer can see it
+        self._store_lock = asyncio.Lock()
         self._finalizer = weakref.finalize(
-            self, _release, self.runtime, self.engine, self.registry, self.llm, self.workdir
+            self,
+            _release,
+            self.runtime,
+            self.engine,
+            self.registry,
+            self.llm,
+            self._stores,
+            self.workdir,
         )
         atexit.register(self._finalizer)
 
@@ -87,10 +107,13 @@ class Session:
 
         self._turn = asyncio.current_task()
         try:
+            await self._ensure_conversation()
             answer, exchange = await self.controller.run_turn(question, self.history, fan_out)
         finally:
             self._turn = None
         self.history.append(exchange)
+        result = self.results.get(answer.result_id) if answer.result_id else None
+        await self._save_turn(exchange, answer, result)
         return answer
 
     def stop(self) -> bool:
@@ -100,6 +123,81 @@ class Session:
             return False
         self.runtime.loop.call_soon_threadsafe(turn.cancel)
         return True
+
+    # -- history (the store) --------------------------------------------------------------
+
+    async def store(self) -> Store:
+        """The history store, opened on first use (in memory if the file cannot be used)."""
+        async with self._store_lock:
+            if not self._stores:
+                store, warning = await Store.open_or_memory(self.settings.resolved_db_path())
+                if warning:
+                    log.warning("%s", warning)
+                    warnings.warn(warning, StoreWarning, stacklevel=2)
+                self._stores.append(store)
+            return self._stores[0]
+
+    async def _ensure_conversation(self) -> None:
+        if self.conversation_id is None:
+            conversation = await (await self.store()).create_conversation()
+            self.conversation_id = conversation.id
+
+    async def _save_turn(self, exchange: Exchange, answer: Answer, result: QueryResult | None) -> None:
+        """Store the turn; a store failure is logged and the answer is still returned."""
+        try:
+            store = await self.store()
+            assert self.conversation_id is not None
+            await store.add_messages(self.conversation_id, messages_for(exchange, answer, result))
+            await store.save_datasets(self.conversation_id, self.registry.datasets)
+        except ChatDFError as exc:
+            log.warning("This turn could not be saved to the history: %s", exc.message)
+
+    async def conversations(self) -> list[ConversationSummary]:
+        return await (await self.store()).list_conversations()
+
+    async def open_conversation(self, conversation_id: str) -> Conversation:
+        """Make a stored conversation current: its messages become the context again and
+        its datasets are registered again (those that can be: URLs and files)."""
+        conversation = await (await self.store()).get_conversation(conversation_id)
+        missing = []
+        for record in conversation.datasets:
+            if record.name in self.registry:
+                continue
+            if record.kind == "frame":
+                missing.append(record.name)
+                continue
+            try:
+                await self.registry.add(record.source, record.name)
+            except ChatDFError as exc:
+                missing.append(record.name)
+                log.warning("Dataset %s could not be loaded again: %s", record.name, exc.message)
+        if missing:
+            log.warning("Not restored (add them again): %s", ", ".join(missing))
+        self.history = exchanges_from(conversation.messages)
+        self.conversation_id = conversation.id
+        return conversation
+
+    def new_conversation(self) -> None:
+        """Start afresh: the next question opens a new conversation; datasets stay."""
+        self.history = []
+        self.conversation_id = None
+
+    async def rename_conversation(self, conversation_id: str, title: str) -> ConversationSummary:
+        return await (await self.store()).rename_conversation(conversation_id, title)
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        await (await self.store()).delete_conversation(conversation_id)
+        if conversation_id == self.conversation_id:
+            self.new_conversation()
+
+    async def clear_history(self) -> int:
+        removed = await (await self.store()).clear_history()
+        self.new_conversation()
+        return removed
+
+    async def usage(self) -> UsageSummary:
+        store = await self.store()
+        return await store.usage_summary(self.user_key, self.settings.token_limit)
 
     def keep(self, result: QueryResult) -> None:
         self.results[result.id] = result
@@ -125,12 +223,58 @@ class Session:
         self._finalizer()
 
 
+class _StoreMeter:
+    """Token metering over the store: the controller's :class:`~chatdf.controller.Meter`."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = weakref.proxy(session)
+
+    async def check(self) -> None:
+        summary = await self._session.usage()
+        if summary.exhausted:
+            raise LLMError(
+                f"Usage limit reached: {summary.used:,} of {summary.limit:,} tokens in the last "
+                f"24 hours. New questions are accepted again in {_duration(summary.resets_in_seconds)}"
+                "; datasets, SQL and history keep working.",
+                "usage_limit",
+                details={"resets_in_seconds": summary.resets_in_seconds},
+            )
+
+    async def record(self, model: str, usage: TokenUsage) -> UsageSummary:
+        session = self._session
+        store = await session.store()
+        await store.record_usage(
+            session.user_key,
+            session.conversation_id,
+            model,
+            usage.input_tokens,
+            usage.output_tokens,
+        )
+        return await session.usage()
+
+
+def _duration(seconds: int) -> str:
+    """``3 h 5 min`` / ``4 min`` / ``20 s``."""
+    hours, rest = divmod(max(0, seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{secs} s"
+
+
 def _release(
-    runtime: Runtime, engine: Engine, registry: DatasetRegistry, llm: GeminiClient, workdir: Path
+    runtime: Runtime,
+    engine: Engine,
+    registry: DatasetRegistry,
+    llm: GeminiClient,
+    stores: list[Store],
+    workdir: Path,
 ) -> None:
     # A finalizer: must not reference the Session itself, or it would never be collected.
     try:
         if not runtime.closed:
+            for store in stores:
+                runtime.run(store.close(), timeout=5)
             runtime.run(llm.aclose(), timeout=5)
             runtime.run(engine.close(), timeout=10)
     except Exception:

@@ -73,8 +73,9 @@ MAX_PREVIEW_CELL = 200
 MAX_PREVIEW_BYTES = 8 * 1024
 """A result preview is what the history shows before a query is re-run, not the data."""
 
-MAX_ATTEMPTS = 6
-"""Tries of one unit of work that keeps finding the file busy (each waits busy_timeout)."""
+RETRY_SECONDS = 10.0
+"""How long a unit of work that keeps finding the file busy is retried (after the
+busy_timeout SQLite itself waits on each try) before the caller gets a StoreError."""
 
 # ---------------------------------------------------------------------------
 # Schema
@@ -291,6 +292,17 @@ class DatasetRecord(BaseModel):
             status=status,
         )
 
+    def to_dataset(self) -> Dataset:
+        """The :class:`~chatdf.models.Dataset` this record describes (counts as last seen)."""
+        return Dataset(
+            name=self.name,
+            source=self.source,
+            kind=self.kind,
+            row_count=self.row_count or 0,
+            column_count=len(self.columns) if self.column_count is None else self.column_count,
+            columns=self.columns,
+        )
+
 
 class ConversationSummary(BaseModel):
     """One line of the history list."""
@@ -381,12 +393,13 @@ async def _with_retry(
     work: Callable[[], Awaitable[T]], path: str, action: str, on_retry: Callable[[], None]
 ) -> T:
     """Run ``work``, retrying while SQLite reports the file busy, then translate errors."""
+    deadline = time.monotonic() + RETRY_SECONDS
     delay = 0.02
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    while True:
         try:
             return await work()
         except sqlite3.Error as exc:
-            if not _is_busy(exc) or attempt == MAX_ATTEMPTS:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
                 raise _store_error(exc, path, action) from None
         except ValueError as exc:
             if "connection" not in str(exc).lower():
@@ -398,8 +411,7 @@ async def _with_retry(
         on_retry()
         # Jitter keeps two kernels that collided from colliding again in lockstep.
         await asyncio.sleep(random.uniform(delay / 2, delay))
-        delay = min(delay * 2, 1.0)
-    raise AssertionError("unreachable")
+        delay = min(delay * 2, 0.5)
 
 
 async def _transaction(

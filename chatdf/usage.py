@@ -141,14 +141,16 @@ def summarize(user_key: str, rows: Iterable[UsageRow], limit: int, now: float) -
     """
     start = now - WINDOW_SECONDS
     counted = sorted((r for r in rows if r.timestamp > start), key=lambda r: r.timestamp)
-    per_model: dict[str, ModelUsage] = {}
+    totals: dict[str, list[float]] = {}
     for row in counted:
-        seen = per_model.get(row.model_name, ModelUsage())
-        per_model[row.model_name] = ModelUsage(
-            input_tokens=seen.input_tokens + row.input_tokens,
-            output_tokens=seen.output_tokens + row.output_tokens,
-            cost=seen.cost + row.cost,
-        )
+        total = totals.setdefault(row.model_name, [0, 0, 0.0])
+        total[0] += row.input_tokens
+        total[1] += row.output_tokens
+        total[2] += row.cost
+    per_model = {
+        model: ModelUsage(input_tokens=int(i), output_tokens=int(o), cost=c)
+        for model, (i, o, c) in totals.items()
+    }
     used = sum(r.input_tokens + r.output_tokens for r in counted)
     return UsageSummary(
         user_key=user_key,

@@ -20,6 +20,8 @@ import traitlets as t
 from .events import Event
 from .models import Answer, Dataset
 from .session import Session
+from .store import Conversation, ConversationSummary
+from .usage import UsageSummary
 from .settings import load_settings
 
 STATIC = Path(__file__).parent / "static"
@@ -166,6 +168,53 @@ class ChatDF(anywidget.AnyWidget):
     def stop(self) -> bool:
         """Stop the answer being streamed (and its running query); the partial text is kept."""
         return self._session.stop()
+
+    # -- history ------------------------------------------------------------------------
+
+    @property
+    def conversations(self) -> list[ConversationSummary]:
+        """Stored conversations, most recently updated first (id, title, updated_at, message_count)."""
+        return self._session.call(self._session.conversations())
+
+    def open(self, conversation_id: str | None = None) -> Conversation | None:  # type: ignore[override]
+        """Continue a stored conversation: its context comes back and its datasets are re-added.
+
+        Without an id this is ipywidgets' own ``Widget.open()`` (which opens the
+        comm and is called that way by ipywidgets itself).
+        """
+        if conversation_id is None:
+            super().open()
+            return None
+        conversation = self._session.call(self._session.open_conversation(conversation_id))
+        self._sync_datasets()
+        return conversation
+
+    def new(self) -> None:
+        """Start a new conversation (the datasets stay loaded)."""
+        self._session.new_conversation()
+
+    def rename_conversation(self, conversation_id: str, title: str) -> ConversationSummary:
+        """Give a stored conversation a new title."""
+        return self._session.call(self._session.rename_conversation(conversation_id, title))
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        """Delete a stored conversation and its messages."""
+        self._session.call(self._session.delete_conversation(conversation_id))
+
+    def clear_history(self) -> int:
+        """Delete every stored conversation; returns how many were removed."""
+        return self._session.call(self._session.clear_history())
+
+    @property
+    def conversation_id(self) -> str | None:
+        """The current conversation (None until the first question is asked)."""
+        return self._session.conversation_id
+
+    @property
+    def usage(self) -> UsageSummary:
+        """Tokens used in the rolling 24 hours: used, limit, percent, remaining,
+        resets_in_seconds and per-model totals."""
+        return self._session.call(self._session.usage())
 
     # -- lifetime -----------------------------------------------------------------
 

@@ -55,6 +55,10 @@ def main(conn: Any, lifeline_fd: int, kernel_pid: int, memory_mb: int) -> None:
     # Ctrl-C in a terminal reaches the whole process group; the kernel decides
     # when a query stops, by killing the worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Queries use every core; a slightly lower priority keeps the kernel (the
+    # notebook, the widget's event loop) responsive when they compete for CPU.
+    with contextlib.suppress(OSError):
+        os.nice(5)
     state = _State()
     _start_watchdog(lifeline_fd, kernel_pid, state)
     _limit_memory(memory_mb)

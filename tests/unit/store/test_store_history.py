@@ -96,7 +96,7 @@ async def test_a_full_conversation_comes_back_from_a_new_store_on_the_same_file(
     assert restored.updated_at.timestamp() == clock.now
     (dataset,) = restored.datasets
     assert dataset.status == "ready"
-    assert Dataset(**dataset.model_dump(exclude={"status"})) == sales
+    assert dataset.to_dataset() == sales
 
 
 async def test_the_first_question_titles_an_untitled_conversation(store: Store) -> None:
