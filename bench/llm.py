@@ -8,7 +8,11 @@ It measures, over ``--calls`` streamed calls each (after a short warm-up),
 the time from starting a call to the first text chunk for
 
 * ``raw SDK``: ``genai.Client(...).aio.models.generate_content_stream``;
-* ``GeminiClient``: chatdf's wrapper (error mapping, chunk conversion).
+* ``GeminiClient``: chatdf's wrapper (error mapping, chunk conversion);
+* ``controller``: a whole ``chat.stream`` turn (prompt, events, thread hop, store);
+
+then a full turn with two execute_sql rounds, and how late a callback on the
+caller's loop (the kernel's) runs while a turn streams and while a 10 s query runs.
 
 :func:`time_to_first_token` takes any factory of async iterators, so the
 controller comparison (``chat.stream(question)``) plugs into the same
@@ -33,11 +37,15 @@ if __package__ in (None, ""):
 from google import genai
 from google.genai import types
 
+import polars as pl
+
+from chatdf import ChatDF, QueryError
 from chatdf.llm.client import GeminiClient
 from chatdf.settings import Settings
-from tests.fake_gemini import TEST_API_KEY, FakeGemini, text_chunks
+from tests.fake_gemini import TEST_API_KEY, FakeGemini, function_call, text_chunks
 
 QUESTION = [types.Content(role="user", parts=[types.Part(text="How many rows are there?")])]
+RESPONSIVENESS: list[str] = []
 ANSWER = "There are **1,234** rows in the orders table; I counted them with COUNT(*)."
 
 
@@ -124,6 +132,81 @@ def start_fake(chunks: int = 8) -> FakeGemini:
     return fake.start()
 
 
+def controller_stream(chat: ChatDF) -> Callable[[], AsyncIterator[Any]]:
+    """A factory of whole chatdf turns (``chat.stream``), each in a fresh conversation."""
+
+    def stream() -> AsyncIterator[Any]:
+        chat.new()  # the same context every call: no history growth between samples
+        return chat.stream("How many rows are there?")
+
+    return stream
+
+
+async def two_tool_turns(chat: ChatDF, fake: FakeGemini, turns: int) -> Timing:
+    """Seconds per whole turn: two execute_sql rounds, then the streamed answer."""
+    fake.reset()
+    fake.add_stream([function_call("execute_sql", {"query": "SELECT count(*) AS n FROM orders"})])
+    fake.add_stream(
+        [function_call("execute_sql", {"query": "SELECT max(amount) AS m FROM orders"})]
+    )
+    fake.add_stream(text_chunks(ANSWER, n=8, usage=(40, 20)))
+    samples = []
+    for index in range(turns + 2):
+        chat.new()
+        start = time.perf_counter()
+        answer = await chat.ask_async("Count and max please")
+        if answer.error or len(answer.sql) != 2:
+            raise RuntimeError(f"unexpected turn: {answer}")
+        if index >= 2:
+            samples.append(time.perf_counter() - start)
+    return Timing("two-tool-call turn", samples)
+
+
+async def loop_delays(work: Callable[[], Any], tick: float = 0.01) -> tuple[float, float, int]:
+    """Run ``work()`` while a callback re-schedules itself every ``tick`` seconds on this
+    loop (the kernel's); returns the median and max lateness in seconds and the tick count."""
+    late: list[float] = []
+    done = False
+
+    async def ticker() -> None:
+        while not done:
+            due = time.perf_counter() + tick
+            await asyncio.sleep(tick)
+            late.append(max(0.0, time.perf_counter() - due))
+
+    task = asyncio.create_task(ticker())
+    try:
+        await work()
+    finally:
+        done = True
+        await task
+    return statistics.median(late), max(late), len(late)
+
+
+async def responsiveness(chat: ChatDF, fake: FakeGemini) -> list[str]:
+    fake.reset()
+    # A turn streaming 40 chunks over about 2 s.
+    fake.add_stream(text_chunks(ANSWER * 4, n=40, usage=(40, 20), delay=0.05))
+    streaming = await loop_delays(lambda: chat.ask_async("stream slowly"))
+    # A query that runs until the 10 s timeout kills it.
+    chat._session.settings.query_timeout = 10.0
+    slow = "SELECT count(*) AS n FROM big a CROSS JOIN big b WHERE (a.x * b.x) % 7 = 3"
+
+    async def long_query() -> None:
+        try:
+            await chat._session.call_async(chat._session.run_sql(slow))
+        except QueryError as exc:
+            assert exc.error_type == "timeout", exc
+
+    querying = await loop_delays(long_query)
+    return [
+        f"kernel-loop lateness while a turn streams   median {streaming[0] * 1000:6.2f} ms   "
+        f"max {streaming[1] * 1000:6.2f} ms   ticks={streaming[2]}",
+        f"kernel-loop lateness during a 10 s query    median {querying[0] * 1000:6.2f} ms   "
+        f"max {querying[1] * 1000:6.2f} ms   ticks={querying[2]}",
+    ]
+
+
 async def run(calls: int) -> list[Timing]:
     fake = start_fake()
     try:
@@ -145,6 +228,17 @@ async def run(calls: int) -> list[Timing]:
         ]
         await raw.aio.aclose()
         await ours.aclose()
+        chat = ChatDF(api_key=TEST_API_KEY, gemini_base_url=fake.url, db_path=":memory:")
+        try:
+            chat.add(pl.DataFrame({"amount": range(1000)}), name="orders")
+            chat.add(pl.DataFrame({"x": range(200_000)}), name="big")
+            timings.append(
+                await time_to_first_token("controller (stream)", controller_stream(chat), calls=calls)
+            )
+            timings.append(await two_tool_turns(chat, fake, turns=max(5, calls // 5)))
+            RESPONSIVENESS.extend(await responsiveness(chat, fake))
+        finally:
+            chat.close()
         return timings
     finally:
         fake.close()
@@ -161,10 +255,14 @@ def main(argv: list[str] | None = None) -> None:
     for timing in timings:
         print(" ", timing)
     base = timings[0].median
-    for timing in timings[1:]:
+    for timing in timings[1:3]:
         print(
             f"  overhead of {timing.label} vs raw SDK (median): {(timing.median - base) * 1000:+.2f} ms"
         )
+
+
+    for line in RESPONSIVENESS:
+        print(" ", line)
 
 
 if __name__ == "__main__":

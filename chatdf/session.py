@@ -107,13 +107,14 @@ class Session:
 
         self._turn = asyncio.current_task()
         try:
-            await self._ensure_conversation()
+            conversation_id = await self._ensure_conversation()
             answer, exchange = await self.controller.run_turn(question, self.history, fan_out)
         finally:
             self._turn = None
-        self.history.append(exchange)
+        if conversation_id == self.conversation_id:  # not left for another one meanwhile
+            self.history.append(exchange)
         result = self.results.get(answer.result_id) if answer.result_id else None
-        await self._save_turn(exchange, answer, result)
+        await self._save_turn(conversation_id, exchange, answer, result)
         return answer
 
     def stop(self) -> bool:
@@ -137,18 +138,20 @@ class Session:
                 self._stores.append(store)
             return self._stores[0]
 
-    async def _ensure_conversation(self) -> None:
+    async def _ensure_conversation(self) -> str:
         if self.conversation_id is None:
             conversation = await (await self.store()).create_conversation()
             self.conversation_id = conversation.id
+        return self.conversation_id
 
-    async def _save_turn(self, exchange: Exchange, answer: Answer, result: QueryResult | None) -> None:
+    async def _save_turn(
+        self, conversation_id: str, exchange: Exchange, answer: Answer, result: QueryResult | None
+    ) -> None:
         """Store the turn; a store failure is logged and the answer is still returned."""
         try:
             store = await self.store()
-            assert self.conversation_id is not None
-            await store.add_messages(self.conversation_id, messages_for(exchange, answer, result))
-            await store.save_datasets(self.conversation_id, self.registry.datasets)
+            await store.add_messages(conversation_id, messages_for(exchange, answer, result))
+            await store.save_datasets(conversation_id, self.registry.datasets)
         except ChatDFError as exc:
             log.warning("This turn could not be saved to the history: %s", exc.message)
 

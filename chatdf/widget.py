@@ -152,6 +152,7 @@ class ChatDF(anywidget.AnyWidget):
 
         future = self._session.runtime.submit(self._session.ask(question, emit=forward))
         future.add_done_callback(failed)
+        finished = False
         try:
             while True:
                 item = await queue.get()
@@ -160,9 +161,11 @@ class ChatDF(anywidget.AnyWidget):
                 yield item
                 if item.type == "answer":
                     break
+            await asyncio.wrap_future(future)  # the turn is saved before the next one starts
+            finished = True
         finally:
-            if not future.done():
-                self._session.stop()
+            if not finished:
+                self._session.stop()  # the consumer gave up early: stop the turn
         self._sync_datasets()
 
     def stop(self) -> bool:
