@@ -1,12 +1,13 @@
 """chatdf: chat with your data inside Jupyter."""
 
 from .errors import ChatDFError, ConfigError, DatasetError, LLMError, QueryError, StoreError
-from .models import ColumnInfo, Dataset, QueryResult
+from .models import Answer, ColumnInfo, Dataset, QueryResult
 from .widget import ChatDF
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Answer",
     "ChatDF",
     "ChatDFError",
     "ColumnInfo",

@@ -223,5 +223,7 @@ class ChatDF(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop the workers, delete temp files and close the widget."""
-        self._session.close()
+        session = self.__dict__.get("_session")  # absent when __init__ failed on bad settings
+        if session is not None:
+            session.close()
         super().close()

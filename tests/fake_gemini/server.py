@@ -97,6 +97,7 @@ import copy
 import json
 import select
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -386,6 +387,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     fake: FakeGemini
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (a stopped stream, a closed SDK client) is normal here.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class FakeGemini:

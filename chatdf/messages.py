@@ -1,0 +1,296 @@
+"""The widget's wire vocabulary: what the browser may ask, and the chat it is shown.
+
+Browser -> kernel requests are ``{id, type, ...params}`` (see ``js/src/rpc.ts``).
+Each ``type`` has a pydantic model here; :func:`parse_request` validates a raw
+message against them, so the widget never touches unchecked input. A message
+that is not a known, well-formed request raises :class:`BadMessage`, which the
+widget logs (and answers with an error when the message carried an id).
+
+The chat transcript the widget syncs to the browser is a list of
+:class:`ChatMessage` records: text, SQL and a reference to a kept result, never
+rows. :func:`fit_transcript` keeps its JSON under a byte budget so the state a
+notebook saves stays small however long the conversation gets.
+
+Message ``type`` strings are identical in ``js/src/requests.ts``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .controller import MAX_QUESTION_CHARS
+
+__all__ = [
+    "BadMessage",
+    "ChatMessage",
+    "Request",
+    "ResultRef",
+    "SortSpec",
+    "fit_transcript",
+    "parse_request",
+]
+
+MAX_PAGE_ROWS = 500
+"""Most rows one page request may ask for (the grid asks for 50)."""
+MAX_SQL_CHARS = 100_000
+MAX_SOURCE_CHARS = 4096
+MAX_NAME_CHARS = 256
+TRANSCRIPT_BUDGET = 60_000
+"""Bytes of transcript JSON kept in synced state; older messages stay in the history store."""
+MAX_SYNCED_TEXT = 20_000
+"""Characters of one message's text kept in synced state (the store keeps all of it)."""
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+
+
+class BadMessage(ValueError):
+    """A browser message that is not a valid request; ``request_id`` when it had one."""
+
+    def __init__(self, reason: str, request_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.request_id = request_id
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+    id: Id
+
+
+# -- chat ---------------------------------------------------------------------------
+
+
+class Ask(_Request):
+    """Ask a question; the answer streams back as ``event`` messages."""
+
+    type: Literal["ask"]
+    question: Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
+
+
+class Stop(_Request):
+    """Stop the answer being streamed."""
+
+    type: Literal["stop"]
+
+
+class Cancel(_Request):
+    """The browser gave up on request ``id`` (timeout, closed view)."""
+
+    type: Literal["cancel"]
+
+
+class Sync(_Request):
+    """A view was rendered: refresh history and usage from the store."""
+
+    type: Literal["sync"]
+
+
+# -- datasets -----------------------------------------------------------------------
+
+
+class AddDataset(_Request):
+    """Register a URL or path; ``card`` is the id of an error card being retried."""
+
+    type: Literal["add_dataset"]
+    source: Annotated[str, Field(min_length=1, max_length=MAX_SOURCE_CHARS)]
+    name: Name | None = None
+    card: Id | None = None
+
+
+class LoadSample(_Request):
+    """Register the iris sample shipped in the package."""
+
+    type: Literal["load_sample"]
+
+
+class RemoveDataset(_Request):
+    """Unregister a dataset, or dismiss a failed card (``name`` is then the card id)."""
+
+    type: Literal["remove_dataset"]
+    name: Name
+
+
+class RenameDataset(_Request):
+    type: Literal["rename_dataset"]
+    old: Name
+    new: Name
+
+
+class RefreshDataset(_Request):
+    type: Literal["refresh_dataset"]
+    name: Name
+
+
+class Schema(_Request):
+    """The full column list of a dataset (synced cards carry a capped one)."""
+
+    type: Literal["schema"]
+    name: Name
+
+
+# -- results ------------------------------------------------------------------------
+
+
+class SortSpec(BaseModel):
+    """One sorted column; the kernel sorts the whole result, nulls last."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS * 4)]
+    descending: bool = False
+
+
+class Page(_Request):
+    """Rows ``offset`` .. ``offset + limit`` of a kept result, as Arrow IPC in a buffer."""
+
+    type: Literal["page"]
+    result_id: Id
+    offset: Annotated[int, Field(ge=0)] = 0
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_ROWS)] = 50
+    sort: SortSpec | None = None
+
+
+class RunSql(_Request):
+    """Run (edited) SQL through the read-only guard; ``message_id`` gets the new result."""
+
+    type: Literal["run_sql"]
+    sql: Annotated[str, Field(min_length=1, max_length=MAX_SQL_CHARS)]
+    message_id: Id | None = None
+
+
+class Export(_Request):
+    """Put a kept result into the notebook as a variable called ``name``."""
+
+    type: Literal["export"]
+    name: Name
+    result_id: Id
+
+
+# -- history ------------------------------------------------------------------------
+
+
+class NewChat(_Request):
+    type: Literal["new_chat"]
+
+
+class OpenConversation(_Request):
+    type: Literal["open_conversation"]
+    conversation_id: Id
+
+
+class RenameConversation(_Request):
+    type: Literal["rename_conversation"]
+    conversation_id: Id
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class DeleteConversation(_Request):
+    type: Literal["delete_conversation"]
+    conversation_id: Id
+
+
+class ClearHistory(_Request):
+    type: Literal["clear_history"]
+
+
+Request = Annotated[
+    Ask
+    | Stop
+    | Cancel
+    | Sync
+    | AddDataset
+    | LoadSample
+    | RemoveDataset
+    | RenameDataset
+    | RefreshDataset
+    | Schema
+    | Page
+    | RunSql
+    | Export
+    | NewChat
+    | OpenConversation
+    | RenameConversation
+    | DeleteConversation
+    | ClearHistory,
+    Field(discriminator="type"),
+]
+
+_REQUEST: TypeAdapter[Request] = TypeAdapter(Request)
+
+
+def parse_request(content: Any) -> Request:
+    """Validate one browser message.
+
+    Raises
+    ------
+    BadMessage
+        Not an object, an unknown ``type``, or invalid parameters; the reason
+        names the first problem and ``request_id`` is set when the message had
+        a usable id (so the browser can be told instead of waiting).
+    """
+    if not isinstance(content, dict):
+        raise BadMessage(f"expected an object, got {type(content).__name__}")
+    raw_id = content.get("id")
+    request_id = raw_id if isinstance(raw_id, str) and 0 < len(raw_id) <= 64 else None
+    try:
+        return _REQUEST.validate_python(content)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "message"
+        raise BadMessage(f"{where}: {error['msg']}", request_id) from None
+
+
+# -- the transcript -------------------------------------------------------------------
+
+MessageStatus = Literal["complete", "streaming", "stopped", "error"]
+
+
+class ResultRef(BaseModel):
+    """A kept query result as the transcript refers to it: no rows, no column list."""
+
+    id: str
+    sql: str
+    total_rows: int | None = None
+    column_count: int | None = None
+
+
+class ChatMessage(BaseModel):
+    """One message of the synced transcript."""
+
+    id: str
+    role: Literal["user", "assistant"]
+    text: str = ""
+    status: MessageStatus = "complete"
+    sql: list[str] = Field(default_factory=list)
+    """Every query the assistant ran for this answer, in order."""
+    result: ResultRef | None = None
+    """The result shown under the answer (the last successful query's)."""
+    error: dict[str, Any] | None = None
+    """``{error_type, message, details}`` when the turn failed."""
+    question: str | None = None
+    """On an assistant message: the question it answers (for "Try again")."""
+
+
+def fit_transcript(messages: list[dict[str, Any]], budget: int = TRANSCRIPT_BUDGET) -> list[dict[str, Any]]:
+    """The newest messages whose JSON fits ``budget`` bytes (at least the last two).
+
+    Older messages are not lost: they stay in the history store and come back
+    when the conversation is opened from the history list.
+    """
+    kept: list[dict[str, Any]] = []
+    size = 2
+    for message in reversed(messages):
+        text = message.get("text") or ""
+        if len(text) > MAX_SYNCED_TEXT:
+            message = {**message, "text": text[:MAX_SYNCED_TEXT] + "\n\n…"}
+        size += len(json.dumps(message, ensure_ascii=False).encode()) + 1
+        if size > budget and len(kept) >= 2:
+            break
+        kept.append(message)
+    kept.reverse()
+    return kept
