@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import os
 import shutil
 import tempfile
 import warnings
@@ -140,7 +141,9 @@ class Session:
 
     async def _ensure_conversation(self) -> str:
         if self.conversation_id is None:
-            conversation = await (await self.store()).create_conversation()
+            # JupyterLab tells the kernel which notebook it serves; None elsewhere.
+            notebook = os.environ.get("JPY_SESSION_NAME")
+            conversation = await (await self.store()).create_conversation(notebook_path=notebook)
             self.conversation_id = conversation.id
         return self.conversation_id
 
