@@ -12,6 +12,15 @@ passed, so a failed :meth:`DatasetRegistry.add` leaves the registry as it was.
   to an uncompressed Arrow IPC file in the session's ``workdir`` so worker
   processes memory-map it instead of receiving a pickle with every query.
 
+Notebook frames stay live. A frame can follow a notebook *variable*
+(:meth:`DatasetRegistry.add_variable`, or :meth:`~DatasetRegistry.add` of an
+object that exactly one variable of the attached namespace holds). At query
+time, looking its name up in :meth:`~DatasetRegistry.tables` compares the
+variable's object (identity) and a fingerprint of its content (shape, schema,
+row hashes) with what was last written, and writes a new IPC file with a new
+version only when they differ. With ``settings.namespace_tables``,
+:meth:`~DatasetRegistry.sync_notebook` also offers every DataFrame variable.
+
 Blocking work (DNS, HTTP, file scans, IPC writes) runs in threads with
 timeouts, so the caller's event loop never waits on it.
 """
@@ -21,13 +30,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import hashlib
 import itertools
+import keyword
+import logging
 import os
 import re
 import sys
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -41,6 +53,7 @@ from .settings import Settings
 from .urlguard import MAX_REDIRECTS, is_url, send_checked
 
 T = TypeVar("T")
+Namespace = MutableMapping[str, Any]
 TableKind = Literal["url", "parquet", "csv", "ipc"]
 
 HEAD_TIMEOUT = 10.0
@@ -53,6 +66,12 @@ CSV_EXTENSIONS = (".csv",)
 MAX_NAME_LENGTH = 63
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DEFAULT_PREFIX = "table"
+FINGERPRINT_CELLS = 2_000_000
+"""Frames up to this many cells are hashed whole to notice in-place edits; larger
+ones by an evenly spaced sample of rows (a single edited cell may go unnoticed:
+``refresh`` then)."""
+
+log = logging.getLogger("chatdf")
 
 # Words that confuse SQL parsers (ours is sqlglot, the executor is Polars) or
 # the model when used as a table name: the SQL standard's core reserved words
@@ -83,6 +102,8 @@ class _Loaded:
     schema: pl.Schema
     rows: int
     ipc_path: Path | None = None
+    fingerprint: Any = None
+    """Of the in-memory frame, taken just before it was written."""
 
     def discard(self) -> None:
         _unlink(self.ipc_path)
@@ -101,6 +122,31 @@ class _Entry:
     ipc_path: Path | None = None
     origin: Any = field(default=None, repr=False)
     """The URL or path as given, re-read by refresh."""
+    variable: str | None = None
+    """The notebook variable an in-memory dataset follows (looked up at query time)."""
+    namespace: Namespace | None = field(default=None, repr=False)
+    fingerprint: Any = None
+    """Of the frame as last written, to notice in-place changes."""
+    auto: bool = False
+    """Offered from the namespace (``namespace_tables``), not added by the user."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a dataset's rows come from: enough to read them again without chatdf.
+
+    ``kind`` is url, parquet, csv or frame; ``location`` the URL or the
+    absolute path or glob (None for frames). For a frame, ``variable`` is the
+    notebook variable that holds it (None if unknown) and ``current()`` returns
+    its data as a polars DataFrame as it is now (the last snapshot once the
+    object is gone).
+    """
+
+    name: str
+    kind: SourceKind
+    location: str | None
+    variable: str | None = None
+    current: Callable[[], pl.DataFrame] | None = field(default=None, repr=False)
 
 
 class DatasetRegistry:
@@ -136,6 +182,8 @@ class DatasetRegistry:
         # One counter for the whole registry: a name removed and re-added gets
         # a new version, so no worker can mistake the new data for a cached old one.
         self._versions = itertools.count(1)
+        self.namespace: Namespace | None = None
+        """The notebook's variables (IPython's ``user_ns``), once attached."""
 
     # -- reading ---------------------------------------------------------------
 
@@ -148,9 +196,34 @@ class DatasetRegistry:
         """The dataset called ``name`` (case-insensitive)."""
         return self._entry(name).dataset
 
-    def tables(self) -> dict[str, TableSource]:
-        """What the engine needs to read each dataset, by name."""
-        return {name: entry.table for name, entry in self._entries.items()}
+    def tables(self) -> Mapping[str, TableSource]:
+        """What the engine needs to read each dataset, by name, as of query time.
+
+        Looking a name up first writes its notebook frame again if the variable
+        was reassigned or the frame changed (a new ``version``), so only the
+        tables a query reads are checked. A DatasetError when the variable it
+        follows is gone or no longer holds a frame.
+        """
+        return _LiveTables(self)
+
+    def provenance(self, name: str) -> Provenance:
+        """Where the rows of ``name`` come from (for exports and code that recreates results)."""
+        entry = self._entry(name)
+        table = entry.table
+        if table.kind != "ipc":
+            location = entry.dataset.source if table.kind == "url" else table.location
+            return Provenance(entry.dataset.name, entry.dataset.kind, location)
+        variable = entry.variable
+        if variable is None and self.namespace is not None and entry.frame is not None:
+            frame = entry.frame()
+            variable = _variable_holding(self.namespace, frame) if frame is not None else None
+        return Provenance(
+            entry.dataset.name,
+            "frame",
+            None,
+            variable=variable,
+            current=lambda: self._current_data(entry),
+        )
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -196,8 +269,106 @@ class DatasetRegistry:
             name = self._check_new_name(name)
         self._check_capacity()
         key, frame = _identity(source, urls_only)
+        variable = None
+        if frame is not None and self.namespace is not None:
+            # Following the variable (not only the object) keeps a reassignment live.
+            variable = _variable_holding(self.namespace, frame)
+            if variable is not None:
+                key = f"var:{variable}"
         self._check_duplicate(key)
+        return await self._register(
+            source, name, key, frame, allow_private, variable=variable, namespace=self.namespace
+        )
 
+    async def add_variable(
+        self,
+        variable: str,
+        name: str | None = None,
+        *,
+        namespace: Namespace | None = None,
+        auto: bool = False,
+    ) -> Dataset:
+        """Register the frame a notebook variable holds and follow that variable.
+
+        Every query looks ``variable`` up again: reassigning it, or changing the
+        frame in place, is seen by the next query.
+
+        Parameters
+        ----------
+        variable
+            Name of a polars DataFrame/LazyFrame, pandas DataFrame or pyarrow
+            Table variable in ``namespace``.
+        name
+            Table name for SQL; default: the variable's name.
+        namespace
+            The variables to look in; default the attached one (:meth:`attach_namespace`).
+        auto
+            Offered by ``namespace_tables`` rather than added by the user.
+
+        Raises
+        ------
+        DatasetError
+            No such variable, not a frame, a bad or taken name, or the limit.
+        """
+        namespace = namespace if namespace is not None else self.namespace
+        if namespace is None:
+            raise DatasetError("No notebook namespace to look the variable up in.")
+        if not isinstance(variable, str) or not variable.isidentifier():
+            raise DatasetError(f"{variable!r} is not a variable name.")
+        if variable not in namespace:
+            raise DatasetError(
+                f"No variable named '{variable}' in the notebook.", details={"variable": variable}
+            )
+        frame = namespace[variable]
+        name = self._check_new_name(name if name is not None else variable)
+        self._check_capacity()
+        _frame_label(frame)  # refuse unsupported types before any work
+        key = f"var:{variable}"
+        self._check_duplicate(key)
+        return await self._register(
+            frame, name, key, frame, False, variable=variable, namespace=namespace, auto=auto
+        )
+
+    def attach_namespace(self, namespace: Namespace | None) -> None:
+        """Give the registry the notebook's variables (IPython's ``user_ns``).
+
+        Frames added afterwards follow the variable that holds them, and
+        ``namespace_tables`` offers the namespace's frames.
+        """
+        self.namespace = namespace
+
+    async def sync_notebook(self) -> list[str]:
+        """Bring notebook frames up to date, e.g. before a turn builds its prompt.
+
+        Offers the namespace's DataFrame variables when ``namespace_tables`` is
+        set (and drops offered ones whose variable is gone), then writes again
+        every frame that was reassigned or changed. Problems are logged, not
+        raised: a query that reads the dataset reports them. Returns the names
+        of the datasets added, changed or dropped.
+        """
+        changed: list[str] = []
+        if self.settings.namespace_tables and self.namespace is not None:
+            changed += await self._offer_namespace(self.namespace)
+        for entry in list(self._entries.values()):
+            try:
+                if self._sync(entry):
+                    changed.append(entry.dataset.name)
+            except DatasetError as exc:
+                log.warning("chatdf: dataset %s: %s", entry.dataset.name, exc.message)
+        return changed
+
+    async def _register(
+        self,
+        source: Any,
+        name: str | None,
+        key: str,
+        frame: Any,
+        allow_private: bool,
+        *,
+        variable: str | None = None,
+        namespace: Namespace | None = None,
+        auto: bool = False,
+    ) -> Dataset:
         loaded = await self._load(source, allow_private)
         try:
             # Re-check: another add may have finished while this one awaited.
@@ -207,6 +378,8 @@ class DatasetRegistry:
         except BaseException:
             loaded.discard()
             raise
+        if variable is not None:
+            loaded.source = _variable_label(variable, frame)
         entry = _Entry(
             dataset=_dataset(name, loaded),
             table=TableSource(
@@ -220,6 +393,10 @@ class DatasetRegistry:
             frame=_weak(frame),
             ipc_path=loaded.ipc_path,
             origin=None if frame is not None else source,
+            variable=variable,
+            namespace=namespace if variable is not None else None,
+            fingerprint=loaded.fingerprint,
+            auto=auto,
         )
         self._entries[name] = entry
         return entry.dataset
@@ -249,8 +426,9 @@ class DatasetRegistry:
         workers drop anything cached for it. On failure nothing changes.
         """
         entry = self._entry(name)
-        if entry.frame is not None:
-            frame = entry.frame()
+        frame = None
+        if entry.table.kind == "ipc":
+            frame = self._live_object(entry)
             source = frame if frame is not None else _IpcSnapshot(entry.ipc_path)
         else:
             source = entry.origin
@@ -258,10 +436,22 @@ class DatasetRegistry:
         if not any(e is entry for e in self._entries.values()):
             loaded.discard()
             raise DatasetError(f"Dataset '{name}' was removed while it was being refreshed.")
+        self._replace(entry, loaded, frame)
+        return entry.dataset
+
+    def _replace(self, entry: _Entry, loaded: _Loaded, frame: Any) -> None:
+        """Point ``entry`` at freshly read data under a new version; the old file goes."""
         old_ipc = entry.ipc_path
         if loaded.ipc_path is None:
             loaded.ipc_path = old_ipc  # a snapshot re-read keeps its file
-        loaded.source = entry.dataset.source
+        if frame is not None:
+            entry.frame = _weak(frame)
+            entry.fingerprint = loaded.fingerprint
+        loaded.source = (
+            _variable_label(entry.variable, frame)
+            if entry.variable is not None and frame is not None
+            else entry.dataset.source
+        )
         current = entry.dataset.name
         entry.dataset = _dataset(current, loaded)
         entry.table = TableSource(
@@ -273,7 +463,94 @@ class DatasetRegistry:
         entry.ipc_path = loaded.ipc_path
         if old_ipc != loaded.ipc_path:
             _unlink(old_ipc)
-        return entry.dataset
+
+    # -- live notebook frames --------------------------------------------------
+
+    def _live_object(self, entry: _Entry) -> Any:
+        """The object an in-memory dataset reads now: its variable's value, or the
+        object it was added from (None once that is gone: the snapshot stays)."""
+        if entry.variable is None or entry.namespace is None:
+            return entry.frame() if entry.frame is not None else None
+        name, variable = entry.dataset.name, entry.variable
+        if variable not in entry.namespace:
+            raise DatasetError(
+                f"Dataset '{name}' follows the notebook variable '{variable}', which no longer "
+                f"exists. Assign it again, or remove the dataset.",
+                details={"name": name, "variable": variable},
+            )
+        value = entry.namespace[variable]
+        try:
+            _frame_label(value)
+        except DatasetError:
+            raise DatasetError(
+                f"Dataset '{name}' follows the notebook variable '{variable}', which now holds "
+                f"a {type(value).__name__}, not a DataFrame.",
+                details={"name": name, "variable": variable},
+            ) from None
+        return value
+
+    def _sync(self, entry: _Entry) -> bool:
+        """Write an in-memory dataset again if its variable was reassigned or its frame
+        changed since the last write; True when it did.
+
+        Runs on the caller's thread (the session loop): an unchanged frame costs
+        a fingerprint, a changed one an IPC write, about what the query itself
+        will spend reading it.
+        """
+        if entry.table.kind != "ipc":
+            return False
+        frame = self._live_object(entry)
+        if frame is None:
+            return False
+        fingerprint = _fingerprint(frame)
+        same_object = entry.frame is not None and entry.frame() is frame
+        if same_object and fingerprint == entry.fingerprint:
+            return False
+        path = self._new_ipc_path()
+        loaded = _write_frame(frame, path)
+        loaded.fingerprint = fingerprint
+        self._replace(entry, loaded, frame)
+        log.debug("chatdf: %s changed in the notebook; written again", entry.dataset.name)
+        return True
+
+    def _current_data(self, entry: _Entry) -> pl.DataFrame:
+        """The rows of an in-memory dataset as they are now, as a polars DataFrame."""
+        frame = self._live_object(entry)
+        if frame is not None:
+            return _to_polars(frame)
+        if entry.ipc_path is None or not entry.ipc_path.exists():
+            raise DatasetError(
+                f"The data of '{entry.dataset.name}' is no longer available; add it again."
+            )
+        return pl.read_ipc(entry.ipc_path, memory_map=False)
+
+    async def _offer_namespace(self, namespace: Namespace) -> list[str]:
+        """Register the namespace's frame variables; drop offered ones that are gone."""
+        changed = []
+        frames = namespace_frames(namespace)
+        for entry in [e for e in self._entries.values() if e.auto]:
+            if entry.variable not in frames:
+                self.remove(entry.dataset.name)
+                changed.append(entry.dataset.name)
+        followed = {e.variable for e in self._entries.values() if e.variable is not None}
+        objects = {id(f) for e in self._entries.values() if e.frame and (f := e.frame()) is not None}
+        for variable, frame in frames.items():
+            if variable in followed or id(frame) in objects or variable.lower() in {
+                n.lower() for n in self._entries
+            }:
+                continue
+            try:
+                dataset = await self.add_variable(variable, namespace=namespace, auto=True)
+            except DatasetError as exc:
+                log.info("chatdf: notebook frame %s not offered: %s", variable, exc.message)
+                continue
+            changed.append(dataset.name)
+        return changed
+
+    def _new_ipc_path(self) -> Path:
+        path = self.workdir / f"frame-{uuid.uuid4().hex}.arrow"
+        self._ipc_paths.add(path)
+        return path
 
     def close(self) -> None:
         """Forget every dataset and delete the IPC files this registry wrote."""
@@ -332,7 +609,8 @@ class DatasetRegistry:
 
     def _check_duplicate(self, key: str) -> None:
         for entry in self._entries.values():
-            if entry.key == key and (entry.frame is None or entry.frame() is not None):
+            alive = entry.variable is not None or entry.frame is None or entry.frame() is not None
+            if entry.key == key and alive:
                 raise DatasetError(
                     f"This dataset is already loaded as '{entry.dataset.name}'.",
                     details={"name": entry.dataset.name},
@@ -348,9 +626,8 @@ class DatasetRegistry:
             if isinstance(source, str) and is_url(text):
                 return await self._load_url(text, allow_private)
             return await asyncio.to_thread(_read_local, text)
-        path = self.workdir / f"frame-{uuid.uuid4().hex}.arrow"
-        self._ipc_paths.add(path)
-        return await asyncio.to_thread(_write_frame, source, path)
+        path = self._new_ipc_path()
+        return await asyncio.to_thread(_fingerprint_and_write, source, path)
 
     async def _load_url(self, url: str, allow_private: bool) -> _Loaded:
         # Each request has head_timeout through httpx; the outer bound also
@@ -482,6 +759,122 @@ def _frame_label(source: Any) -> str:
         "a polars LazyFrame or a pyarrow Table.",
         details={"type": type(source).__qualname__},
     )
+
+
+class _LiveTables(Mapping[str, TableSource]):
+    """The registry's tables, each brought up to date when the engine looks it up."""
+
+    def __init__(self, registry: DatasetRegistry) -> None:
+        self._registry = registry
+        self._names = list(registry._entries)
+
+    def __getitem__(self, name: str) -> TableSource:
+        entry = self._registry._find(name) if name in self._names else None
+        if entry is None:
+            raise KeyError(name)
+        self._registry._sync(entry)
+        return entry.table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def namespace_frames(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables of ``namespace`` that hold frames and can be table names.
+
+    Skips private and IPython history names (``_``, ``_3``, ``_chatdf``) and
+    names that are not valid SQL table names.
+    """
+    frames = {}
+    for variable, value in list(namespace.items()):
+        if variable.startswith("_") or not is_frame(value):
+            continue
+        try:
+            validate_name(variable)
+        except DatasetError:
+            continue
+        frames[variable] = value
+    return frames
+
+
+def is_frame(value: Any) -> bool:
+    """Whether ``value`` is a frame chatdf can register (polars, pandas, pyarrow)."""
+    try:
+        _frame_label(value)
+    except DatasetError:
+        return False
+    return True
+
+
+def _variable_holding(namespace: Mapping[str, Any], frame: Any) -> str | None:
+    """The one public variable that holds ``frame`` (None when none or several do)."""
+    holders = [
+        name
+        for name, value in list(namespace.items())
+        if value is frame and not name.startswith("_") and not keyword.iskeyword(name)
+    ]
+    return holders[0] if len(holders) == 1 else None
+
+
+def _variable_label(variable: str, frame: Any) -> str:
+    """``<polars.DataFrame df_sales>``: the type and the variable a dataset follows."""
+    label = _frame_label(frame) if frame is not None else "<DataFrame>"
+    return f"{label[:-1]} {variable}>"
+
+
+def _to_polars(frame: Any) -> pl.DataFrame:
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    if _frame_label(frame) == "<pandas.DataFrame>":
+        return pl.from_pandas(frame)
+    converted = pl.from_arrow(frame)
+    return converted if isinstance(converted, pl.DataFrame) else converted.to_frame()
+
+
+def _fingerprint(frame: Any) -> Any:
+    """What changes when a mutable frame's content changes: shape, schema, row hashes.
+
+    LazyFrames and Arrow tables cannot change in place, so their identity is
+    enough (the caller compares that separately).
+    """
+    if isinstance(frame, pl.DataFrame):
+        schema = tuple((n, str(t)) for n, t in frame.schema.items())
+        return ("polars", frame.shape, schema, _row_hash(_sample(frame), "polars"))
+    if _frame_label(frame) != "<pandas.DataFrame>":
+        return None
+    columns = tuple(map(str, frame.columns))
+    dtypes = tuple(map(str, frame.dtypes))
+    return ("pandas", frame.shape, columns, dtypes, _row_hash(_sample(frame), "pandas"))
+
+
+def _sample(frame: Any) -> Any:
+    rows, cols = frame.shape
+    if rows * max(cols, 1) <= FINGERPRINT_CELLS:
+        return frame
+    step = -(-rows * cols // FINGERPRINT_CELLS)  # ceiling division
+    return frame.gather_every(step) if isinstance(frame, pl.DataFrame) else frame.iloc[::step]
+
+
+def _row_hash(frame: Any, kind: str) -> str | None:
+    """An order-sensitive digest of the rows' hashes (None when they cannot be hashed)."""
+    try:
+        if kind == "pandas":
+            import pandas as pd
+
+            try:
+                hashes = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+            except TypeError:  # unhashable cells (lists, dicts): let polars hash them
+                hashes = pl.from_pandas(frame).hash_rows(seed=0).to_numpy()
+        else:
+            hashes = frame.hash_rows(seed=0).to_numpy()
+    except Exception:  # noqa: BLE001 - object columns and the like: shape and schema must do
+        return None
+    return hashlib.blake2b(hashes.tobytes(), digest_size=16).hexdigest()
 
 
 def _weak(frame: Any) -> weakref.ReferenceType[Any] | None:
@@ -635,6 +1028,14 @@ def _read_ipc_snapshot(path: Path | None) -> _Loaded:
     return _Loaded("frame", "", "ipc", str(path), schema, rows, ipc_path=None)
 
 
+def _fingerprint_and_write(source: Any, path: Path) -> _Loaded:
+    # The fingerprint first: an edit made while writing then shows as a change.
+    fingerprint = _fingerprint(source)
+    loaded = _write_frame(source, path)
+    loaded.fingerprint = fingerprint
+    return loaded
+
+
 def _write_frame(source: Any, path: Path) -> _Loaded:
     """Write an in-memory frame once to an uncompressed (memory-mappable) IPC file."""
     label = _frame_label(source)
@@ -681,5 +1082,8 @@ __all__ = [
     "RESERVED_WORDS",
     "SCHEMA_TIMEOUT",
     "DatasetRegistry",
+    "Provenance",
+    "is_frame",
+    "namespace_frames",
     "validate_name",
 ]

@@ -1,4 +1,4 @@
-"""The widget's wire vocabulary: what the browser may ask, and the chat it is shown.
+"""The widget's wire vocabulary: what the browser may ask, and the state it is shown.
 
 Browser -> kernel requests are ``{id, type, ...params}`` (see ``js/src/rpc.ts``).
 Each ``type`` has a pydantic model here; :func:`parse_request` validates a raw
@@ -9,7 +9,8 @@ widget logs (and answers with an error when the message carried an id).
 The chat transcript the widget syncs to the browser is a list of
 :class:`ChatMessage` records: text, SQL and a reference to a kept result, never
 rows. :func:`fit_transcript` keeps its JSON under a byte budget so the state a
-notebook saves stays small however long the conversation gets.
+notebook saves stays small however long the conversation gets. Dataset cards
+and history items are built here too, so ``widget.py`` only dispatches.
 
 Message ``type`` strings are identical in ``js/src/requests.ts``.
 """
@@ -22,6 +23,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .controller import MAX_QUESTION_CHARS
+from .models import Dataset, QueryResult
+from .store import ConversationSummary, MessageRecord
 
 __all__ = [
     "BadMessage",
@@ -29,8 +32,14 @@ __all__ = [
     "Request",
     "ResultRef",
     "SortSpec",
+    "conversation_item",
+    "dataset_card",
+    "failed_card",
     "fit_transcript",
+    "loading_card",
     "parse_request",
+    "result_ref",
+    "transcript_from",
 ]
 
 MAX_PAGE_ROWS = 500
@@ -40,6 +49,8 @@ MAX_SOURCE_CHARS = 4096
 MAX_NAME_CHARS = 256
 TRANSCRIPT_BUDGET = 60_000
 """Bytes of transcript JSON kept in synced state; older messages stay in the history store."""
+MAX_SYNCED_COLUMNS = 100
+"""Columns of one dataset kept on its synced card; the schema dialog asks for the rest."""
 MAX_SYNCED_TEXT = 20_000
 """Characters of one message's text kept in synced state (the store keeps all of it)."""
 
@@ -294,3 +305,100 @@ def fit_transcript(messages: list[dict[str, Any]], budget: int = TRANSCRIPT_BUDG
         kept.append(message)
     kept.reverse()
     return kept
+
+
+def result_ref(result: QueryResult) -> dict[str, Any]:
+    return ResultRef(
+        id=result.id, sql=result.sql, total_rows=result.total_rows, column_count=len(result.columns)
+    ).model_dump()
+
+
+def transcript_from(records: list[MessageRecord]) -> list[dict[str, Any]]:
+    """The transcript of a stored conversation: questions and answers, with each
+    answer's queries gathered from the tool messages stored before it.
+
+    A result id is kept when the result may still be in the kernel; the grid
+    offers to run the SQL again when it is not.
+    """
+    messages: list[dict[str, Any]] = []
+    question: str | None = None
+    sql: list[str] = []
+    result_id: str | None = None
+    for record in records:
+        if record.role == "user":
+            question, sql, result_id = record.content, [], None
+            messages.append(ChatMessage(id=record.id, role="user", text=record.content).model_dump())
+        elif record.role == "tool":
+            payload = record.tool_payload if isinstance(record.tool_payload, dict) else {}
+            if record.sql_query:
+                sql.append(record.sql_query)
+            if record.status == "complete" and isinstance(payload.get("result_id"), str):
+                result_id = payload["result_id"]
+        else:
+            payload = record.tool_payload if isinstance(record.tool_payload, dict) else {}
+            preview = record.result_preview
+            last_sql = record.sql_query or (sql[-1] if sql else None)
+            result = None
+            if preview is not None and last_sql:
+                result = ResultRef(
+                    id=result_id or "",
+                    sql=last_sql,
+                    total_rows=preview.total_rows,
+                    column_count=len(preview.columns),
+                )
+            error = payload.get("error") if isinstance(payload.get("error"), dict) else None
+            messages.append(
+                ChatMessage(
+                    id=record.id,
+                    role="assistant",
+                    text=record.content,
+                    status=record.status,
+                    sql=sql or ([last_sql] if last_sql else []),
+                    result=result,
+                    error=error,
+                    question=question,
+                ).model_dump()
+            )
+            question, sql, result_id = None, [], None
+    return fit_transcript(messages)
+
+
+def dataset_card(dataset: Dataset) -> dict[str, Any]:
+    """A registered dataset as its card shows it (at most ``MAX_SYNCED_COLUMNS`` columns)."""
+    card = dataset.model_dump()
+    card["columns"] = card["columns"][:MAX_SYNCED_COLUMNS]
+    return {"id": dataset.name, "status": "ready", "error": None, **card}
+
+
+def loading_card(card_id: str, source: str, name: str | None) -> dict[str, Any]:
+    return {
+        "id": card_id,
+        "status": "loading",
+        "error": None,
+        "name": name or _short(source),
+        "source": source,
+        "requested_name": name,
+        "kind": "url" if "://" in source else "parquet",
+        "row_count": None,
+        "column_count": None,
+        "columns": [],
+    }
+
+
+def failed_card(card: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+    return {**card, "status": "error", "error": error}
+
+
+def conversation_item(summary: ConversationSummary) -> dict[str, Any]:
+    """One line of the synced history list."""
+    return {
+        "id": summary.id,
+        "title": summary.title,
+        "updated_at": summary.updated_at.isoformat(),
+        "message_count": summary.message_count,
+    }
+
+
+def _short(source: str) -> str:
+    tail = source.rstrip("/").rsplit("/", 1)[-1]
+    return tail.split("?", 1)[0][:80] or source[:80]

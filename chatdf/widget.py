@@ -1,15 +1,28 @@
 """The ChatDF widget: synced traits, the bundled front end, and the public API.
 
-Sync direction: ``_datasets`` and ``_status`` flow kernel -> browser only;
-``theme`` flows both ways (the settings menu writes it). Rows never travel in
-synced state; the grid asks for pages through custom messages.
+Sync direction: every underscored trait flows kernel -> browser only, except
+``_layout`` (which panels are collapsed) and ``theme``, which the browser
+writes too. Synced state is small and survives a saved notebook: dataset
+cards, the transcript as text + SQL + result ids, history list, usage. Rows
+never travel in it; the grid asks for Arrow IPC pages (:mod:`chatdf.grid`).
+
+Browser requests arrive as custom messages ``{id, type, ...}``; each is
+validated by :mod:`chatdf.messages`, run on the session's loop by the
+``_on_<type>`` handler below and answered ``{id, result}`` or ``{id, error}``.
+Chat events are forwarded as ``{type: "event", message_id, event}`` as they
+happen, from the runtime thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import AsyncIterator
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +30,23 @@ import anywidget
 import polars as pl
 import traitlets as t
 
+from . import messages as wire
+from .controller import check_question
+from .errors import ChatDFError
 from .events import Event
+from .grid import Pager
 from .models import Answer, Dataset
 from .session import Session
+from .settings import load_settings
 from .store import Conversation, ConversationSummary
 from .usage import UsageSummary
-from .settings import load_settings
 
 STATIC = Path(__file__).parent / "static"
+SAMPLE = Path(__file__).parent / "data" / "iris.parquet"
+"""The sample dataset behind "Try with sample data"."""
+MAX_SYNCED_CONVERSATIONS = 100
+
+log = logging.getLogger("chatdf.widget")
 
 # Shown instead of the UI when the package was installed without its bundle.
 _MISSING_BUNDLE_ESM = """
@@ -62,16 +84,37 @@ class ChatDF(anywidget.AnyWidget):
     _css = _bundle_file("widget.css", "")
 
     _datasets = t.List(t.Dict()).tag(sync=True)
+    """Dataset cards: registered datasets (status ``ready``) and adds in flight or failed."""
     _max_datasets = t.Int(5).tag(sync=True)
     _status = t.Unicode("").tag(sync=True)
+    _messages = t.List(t.Dict()).tag(sync=True)
+    """The transcript (:class:`chatdf.messages.ChatMessage` dicts), newest last, size-capped."""
+    _conversation = t.Dict().tag(sync=True)
+    """``{id, title}`` of the current conversation; empty before the first question."""
+    _conversations = t.List(t.Dict()).tag(sync=True)
+    _usage = t.Dict().tag(sync=True)
+    _busy = t.Bool(False).tag(sync=True)
+    """A question is being answered."""
+    _has_key = t.Bool(False).tag(sync=True)
+    _layout = t.Dict().tag(sync=True)
+    """Written by the browser: ``{left, right}`` collapsed flags and the narrow-layout tab."""
     theme = t.Enum(["system", "light", "dark"], default_value="system").tag(sync=True)
     """Widget theme: ``"system"`` follows JupyterLab; ``"light"`` or ``"dark"`` override it."""
 
     def __init__(self, api_key: str | None = None, db_path: str | None = None, **settings: Any):
         config = load_settings(api_key=api_key, db_path=db_path, **settings)
-        super().__init__(theme=config.theme, _max_datasets=config.max_datasets)
+        super().__init__(
+            theme=config.theme, _max_datasets=config.max_datasets, _has_key=bool(config.key())
+        )
         self.settings = config
         self._session = Session(config)
+        self._pager = Pager()
+        self._lock = threading.RLock()  # traits change from the kernel thread and the runtime's
+        self._requests: dict[str, concurrent.futures.Future[None]] = {}
+        self._cards: dict[str, dict[str, Any]] = {}  # adds in flight or failed, by card id
+        self._turn_message: str | None = None
+        self._session.listeners.append(self._forward_event)
+        self.on_msg(self._on_message)
 
     def __repr__(self) -> str:
         names = ", ".join(d.name for d in self.datasets) or "no datasets"
@@ -108,7 +151,9 @@ class ChatDF(anywidget.AnyWidget):
         return dataset
 
     def _sync_datasets(self) -> None:
-        self._datasets = [d.model_dump() for d in self.datasets]
+        with self._lock:
+            ready = [wire.dataset_card(d) for d in self.datasets]
+            self._datasets = ready + list(self._cards.values())
 
     # -- queries ------------------------------------------------------------------
 
@@ -120,15 +165,13 @@ class ChatDF(anywidget.AnyWidget):
 
     def ask(self, question: str) -> Answer:
         """Ask a question and wait for the whole answer (works inside a running kernel)."""
-        answer = self._session.call(self._session.ask(question))
-        self._sync_datasets()  # the model may have loaded one
-        return answer
+        message_id = self._start_turn(question)
+        return self._session.call(self._run_turn(question, message_id))
 
     async def ask_async(self, question: str) -> Answer:
         """Ask a question without blocking the caller's event loop."""
-        answer = await self._session.call_async(self._session.ask(question))
-        self._sync_datasets()
-        return answer
+        message_id = self._start_turn(question)
+        return await self._session.call_async(self._run_turn(question, message_id))
 
     async def stream(self, question: str) -> AsyncIterator[Event]:
         """Ask a question and iterate its events as they happen; the last is an AnswerEvent.
@@ -150,7 +193,8 @@ class ChatDF(anywidget.AnyWidget):
             if not future.cancelled() and future.exception() is not None:
                 loop.call_soon_threadsafe(queue.put_nowait, future.exception())
 
-        future = self._session.runtime.submit(self._session.ask(question, emit=forward))
+        message_id = self._start_turn(question)
+        future = self._session.runtime.submit(self._run_turn(question, message_id, emit=forward))
         future.add_done_callback(failed)
         finished = False
         try:
@@ -190,11 +234,13 @@ class ChatDF(anywidget.AnyWidget):
             return None
         conversation = self._session.call(self._session.open_conversation(conversation_id))
         self._sync_datasets()
+        self._show_conversation(conversation)
         return conversation
 
     def new(self) -> None:
         """Start a new conversation (the datasets stay loaded)."""
         self._session.new_conversation()
+        self._show_conversation(None)
 
     def rename_conversation(self, conversation_id: str, title: str) -> ConversationSummary:
         """Give a stored conversation a new title."""
@@ -219,6 +265,260 @@ class ChatDF(anywidget.AnyWidget):
         resets_in_seconds and per-model totals."""
         return self._session.call(self._session.usage())
 
+    # -- the chat transcript --------------------------------------------------------
+    # Turns started here or from the browser show in every view of the widget.
+
+    def _start_turn(self, question: str) -> str:
+        """Show the question and an empty streaming answer; the answer's message id."""
+        question = check_question(question)
+        with self._lock:
+            if self._busy:
+                raise ChatDFError("A question is already being answered: wait for it or press Stop.")
+            answer = wire.ChatMessage(
+                id=_new_id(), role="assistant", status="streaming", question=question
+            )
+            user = wire.ChatMessage(id=_new_id(), role="user", text=question)
+            self._turn_message = answer.id
+            self._busy = True
+            self._set_messages([*self._messages, user.model_dump(), answer.model_dump()])
+        return answer.id
+
+    async def _run_turn(
+        self, question: str, message_id: str, emit: Callable[[Event], None] | None = None
+    ) -> Answer:
+        """Answer on the session loop; the transcript follows the forwarded events."""
+        try:
+            return await self._session.ask(question, emit=emit)
+        except ChatDFError as exc:  # refused before the controller started
+            self._update_message(message_id, status="error", error=exc.to_payload())
+            raise
+        finally:
+            with self._lock:
+                self._turn_message = None
+                self._busy = False
+            self._sync_datasets()  # the model may have loaded one
+            await self._refresh_history()
+
+    def _forward_event(self, event: Event) -> None:
+        """Session listener (runtime thread): stream the event to the browser."""
+        message_id = self._turn_message
+        self.send({"type": "event", "message_id": message_id, "event": event.model_dump(mode="json")})
+        if message_id is None:
+            return
+        if event.type == "answer":
+            result = self._session.results.get(event.result_id) if event.result_id else None
+            self._update_message(
+                message_id,
+                text=event.text,
+                sql=list(event.sql),
+                result=wire.result_ref(result) if result else None,
+                status="stopped" if event.stopped else "error" if event.error else "complete",
+                error=event.error.model_dump() if event.error else None,
+            )
+
+    def _update_message(self, message_id: str, **changes: Any) -> None:
+        with self._lock:
+            self._set_messages(
+                [{**m, **changes} if m["id"] == message_id else m for m in self._messages]
+            )
+
+    def _set_messages(self, messages: list[dict[str, Any]]) -> None:
+        self._messages = wire.fit_transcript(messages)
+
+    def _show_conversation(self, conversation: Conversation | None) -> None:
+        """Make the transcript that of ``conversation`` (None: a new, empty one)."""
+        with self._lock:
+            if conversation is None:
+                self._conversation = {}
+                self._set_messages([])
+            else:
+                self._conversation = {"id": conversation.id, "title": conversation.title}
+                self._set_messages(wire.transcript_from(conversation.messages))
+
+    async def _refresh_history(self) -> None:
+        """History list, current title and usage from the store (failures only logged)."""
+        try:
+            summaries = await self._session.conversations()
+            usage = await self._session.usage()
+        except ChatDFError as exc:
+            log.warning("chatdf: history could not be read: %s", exc.message)
+            return
+        current = self._session.conversation_id
+        with self._lock:
+            self._conversations = [
+                wire.conversation_item(s) for s in summaries[:MAX_SYNCED_CONVERSATIONS]
+            ]
+            if current is not None:
+                title = next((s.title for s in summaries if s.id == current), None)
+                self._conversation = {"id": current, "title": title}
+            self._usage = usage.model_dump(mode="json")
+
+    # -- browser requests ---------------------------------------------------------------
+
+    def _on_message(self, _widget: Any, content: Any, buffers: list[bytes] | None = None) -> None:
+        """Validate a browser message and run its handler on the session loop."""
+        try:
+            request = wire.parse_request(content)
+        except wire.BadMessage as exc:
+            log.warning("chatdf: ignored a message from the browser (%s)", exc.reason)
+            if exc.request_id is not None:
+                self._reply(exc.request_id, error=_error("validation", f"Invalid request: {exc.reason}"))
+            return
+        if request.type == "cancel":
+            future = self._requests.pop(request.id, None)
+            if future is not None:
+                future.cancel()
+            return
+        handler: Callable[[Any], Awaitable[Any]] = getattr(self, f"_on_{request.type}")
+        try:
+            future = self._session.runtime.submit(self._answer(request, handler))
+        except RuntimeError as exc:  # the session was closed
+            self._reply(request.id, error=_error("closed", str(exc)))
+            return
+        self._requests[request.id] = future
+        future.add_done_callback(lambda _f, rid=request.id: self._requests.pop(rid, None))
+
+    async def _answer(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> None:
+        started = time.perf_counter()
+        try:
+            result = await handler(request)
+        except ChatDFError as exc:
+            self._reply(request.id, error=exc.to_payload())
+            return
+        except Exception as exc:  # a bug must not leave the browser waiting or print a traceback
+            log.exception("chatdf: %s request failed", request.type)
+            self._reply(request.id, error=_error("internal", f"Unexpected error: {exc}"))
+            return
+        if isinstance(result, _Binary):
+            self._reply(request.id, result=result.result, buffers=result.buffers)
+        else:
+            self._reply(request.id, result=result)
+        log.debug("chatdf: %s answered in %.1f ms", request.type, (time.perf_counter() - started) * 1e3)
+
+    def _reply(self, request_id: str, *, result: Any = None, error: Any = None, buffers: Any = None) -> None:
+        content = {"id": request_id, "error": error} if error is not None else {"id": request_id, "result": result}
+        self.send(content, buffers=buffers)
+
+    async def _on_sync(self, _request: wire.Sync) -> dict[str, Any]:
+        self._sync_datasets()
+        await self._refresh_history()
+        return {"busy": self._busy}
+
+    async def _on_ask(self, request: wire.Ask) -> dict[str, Any]:
+        message_id = self._start_turn(request.question)
+        task = asyncio.ensure_future(self._run_turn(request.question, message_id))
+        # The outcome is in the transcript; a refusal was already shown there.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return {"message_id": message_id}
+
+    async def _on_stop(self, _request: wire.Stop) -> dict[str, Any]:
+        return {"stopped": self._session.stop()}
+
+    async def _on_add_dataset(self, request: wire.AddDataset) -> dict[str, Any]:
+        return await self._add_card(request.source, request.name, request.card)
+
+    async def _on_load_sample(self, _request: wire.LoadSample) -> dict[str, Any]:
+        return await self._add_card(str(SAMPLE), "iris", None)
+
+    async def _add_card(self, source: str, name: str | None, card_id: str | None) -> dict[str, Any]:
+        """Add with a card that shows loading, then the dataset or the error (with Retry)."""
+        card_id = card_id if card_id in self._cards else f"card-{_new_id()}"
+        with self._lock:
+            self._cards[card_id] = wire.loading_card(card_id, source, name)
+        self._sync_datasets()
+        try:
+            dataset = await self._session.registry.add(source, name)
+        except ChatDFError as exc:
+            with self._lock:
+                self._cards[card_id] = wire.failed_card(self._cards[card_id], exc.to_payload())
+            self._sync_datasets()
+            raise
+        except BaseException:
+            self._cards.pop(card_id, None)
+            self._sync_datasets()
+            raise
+        self._cards.pop(card_id, None)
+        self._sync_datasets()
+        return wire.dataset_card(dataset)
+
+    async def _on_remove_dataset(self, request: wire.RemoveDataset) -> dict[str, Any]:
+        if self._cards.pop(request.name, None) is None:
+            self._session.registry.remove(request.name)
+        self._sync_datasets()
+        return {"removed": request.name}
+
+    async def _on_rename_dataset(self, request: wire.RenameDataset) -> dict[str, Any]:
+        dataset = self._session.registry.rename(request.old, request.new)
+        self._sync_datasets()
+        return wire.dataset_card(dataset)
+
+    async def _on_refresh_dataset(self, request: wire.RefreshDataset) -> dict[str, Any]:
+        dataset = await self._session.registry.refresh(request.name)
+        self._sync_datasets()
+        return wire.dataset_card(dataset)
+
+    async def _on_schema(self, request: wire.Schema) -> dict[str, Any]:
+        return self._session.registry.get(request.name).model_dump()
+
+    async def _on_page(self, request: wire.Page) -> _Binary:
+        result = self._session.result(request.result_id)
+        sort = (request.sort.column, request.sort.descending) if request.sort else None
+        # Sorting a large result takes a moment: off the loop, so streaming goes on.
+        page = await asyncio.to_thread(self._pager.page, result, request.offset, request.limit, sort)
+        return _Binary(page.header(), [page.ipc])
+
+    async def _on_run_sql(self, request: wire.RunSql) -> dict[str, Any]:
+        result = await self._session.run_sql(request.sql)
+        ref = wire.result_ref(result)
+        with self._lock:
+            message = next((m for m in self._messages if m["id"] == request.message_id), None)
+            if message is not None:
+                # The edited query replaces the one whose result the message showed.
+                sql = [*message.get("sql", [])[:-1], result.sql]
+                self._update_message(message["id"], result=ref, sql=sql)
+        return {**ref, "elapsed_ms": round(result.elapsed_ms, 1)}
+
+    async def _on_export(self, request: wire.Export) -> dict[str, Any]:
+        export = getattr(self, "export", None)
+        if export is None:
+            raise ChatDFError("Export to a variable is not available in this version of chatdf.")
+        self._session.result(request.result_id)  # a clear error when it is no longer kept
+        # export() is the sync public API (it may wait on this loop): run it on a thread.
+        await asyncio.to_thread(export, request.name, result=request.result_id)
+        return {"name": request.name}
+
+    async def _on_new_chat(self, _request: wire.NewChat) -> dict[str, Any]:
+        self._session.new_conversation()
+        self._show_conversation(None)
+        return {}
+
+    async def _on_open_conversation(self, request: wire.OpenConversation) -> dict[str, Any]:
+        if self._busy:
+            raise ChatDFError("Wait for the answer (or press Stop) before switching conversations.")
+        conversation = await self._session.open_conversation(request.conversation_id)
+        self._show_conversation(conversation)
+        self._sync_datasets()
+        return {"id": conversation.id}
+
+    async def _on_rename_conversation(self, request: wire.RenameConversation) -> dict[str, Any]:
+        summary = await self._session.rename_conversation(request.conversation_id, request.title)
+        await self._refresh_history()
+        return wire.conversation_item(summary)
+
+    async def _on_delete_conversation(self, request: wire.DeleteConversation) -> dict[str, Any]:
+        current = request.conversation_id == self._session.conversation_id
+        await self._session.delete_conversation(request.conversation_id)
+        if current:
+            self._show_conversation(None)
+        await self._refresh_history()
+        return {}
+
+    async def _on_clear_history(self, _request: wire.ClearHistory) -> dict[str, Any]:
+        removed = await self._session.clear_history()
+        self._show_conversation(None)
+        await self._refresh_history()
+        return {"removed": removed}
+
     # -- lifetime -----------------------------------------------------------------
 
     def close(self) -> None:
@@ -227,3 +527,19 @@ class ChatDF(anywidget.AnyWidget):
         if session is not None:
             session.close()
         super().close()
+
+
+@dataclass
+class _Binary:
+    """A handler's reply with binary buffers (Arrow IPC pages)."""
+
+    result: Any
+    buffers: list[bytes]
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _error(error_type: str, message: str) -> dict[str, Any]:
+    return {"error_type": error_type, "message": message, "details": {}}

@@ -1,26 +1,18 @@
 /**
  * The widget's synced traits as TypeScript sees them.
  *
- * Mirrors `chatdf/widget.py`. Sync direction: `_datasets`, `_max_datasets`
- * and `_status` flow kernel -> browser only; `theme` flows both ways (the
- * settings menu writes it). Result rows are never synced; they arrive as
- * pages over custom messages (see rpc.ts).
+ * Mirrors `chatdf/widget.py` and the records of `chatdf/messages.py`. Sync
+ * direction: every underscored trait flows kernel -> browser only, except
+ * `_layout`, which the browser writes (debounced, see app.tsx); `theme` flows
+ * both ways. Result rows are never synced: they arrive as Arrow IPC pages over
+ * custom messages (see requests.ts and grid/).
  */
 import type { AnyModel } from "@anywidget/types";
 
 export type Theme = "system" | "light" | "dark";
 
 /** Plain-English column types, as `chatdf.models.friendly_type` names them. */
-export type FriendlyType =
-  | "Text"
-  | "Integer"
-  | "Decimal"
-  | "Date"
-  | "Timestamp"
-  | "Boolean"
-  | "List"
-  | "Struct"
-  | "Other";
+export type FriendlyType = "Text" | "Integer" | "Decimal" | "Date" | "Timestamp" | "Boolean" | "List" | "Struct" | "Other";
 
 /** One column of a dataset (`chatdf.models.ColumnInfo`). */
 export interface ColumnInfo {
@@ -41,13 +33,99 @@ export interface Dataset {
   columns: ColumnInfo[];
 }
 
+/** What the kernel put in an `error`: a `ChatDFError.to_payload()`. */
+export interface ErrorInfo {
+  error_type: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/** A dataset card: a registered dataset, or an add in flight or failed (`messages.dataset_card`). */
+export interface DatasetCard extends Omit<Dataset, "row_count" | "column_count"> {
+  /** The dataset name when ready; a card id while loading or after an error. */
+  id: string;
+  status: "loading" | "ready" | "error";
+  error: ErrorInfo | null;
+  row_count: number | null;
+  column_count: number | null;
+  /** The name asked for when the card was added (kept for Retry). */
+  requested_name?: string | null;
+}
+
+/** A kept query result as the transcript refers to it (`messages.ResultRef`). */
+export interface ResultRef {
+  /** Empty when the result is known only from history (run its SQL again to see it). */
+  id: string;
+  sql: string;
+  total_rows: number | null;
+  column_count: number | null;
+}
+
+/** One transcript message (`messages.ChatMessage`). */
+export interface ChatMessage {
+  id: string;
+  role: "user" | "assistant";
+  text: string;
+  status: "complete" | "streaming" | "stopped" | "error";
+  sql: string[];
+  result: ResultRef | null;
+  error: ErrorInfo | null;
+  /** On an assistant message: the question it answers, for "Try again". */
+  question: string | null;
+}
+
+/** One line of the history list (`messages.conversation_item`). */
+export interface ConversationItem {
+  id: string;
+  title: string | null;
+  /** ISO 8601 with time zone. */
+  updated_at: string;
+  message_count: number;
+}
+
+export interface ModelUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cost: number;
+}
+
+/** Token usage over the rolling 24 hours (`chatdf.usage.UsageSummary`). */
+export interface Usage {
+  used: number;
+  /** 0: unlimited. */
+  limit: number;
+  percent: number;
+  remaining: number | null;
+  resets_in_seconds: number;
+  cost: number;
+  per_model: Record<string, ModelUsage>;
+  warning: boolean;
+  exhausted: boolean;
+}
+
+/** Which panels are collapsed, and the tab shown in a narrow container. */
+export interface Layout {
+  left?: boolean;
+  right?: boolean;
+  tab?: "chat" | "datasets" | "history";
+}
+
 /** Every synced trait of `chatdf.widget.ChatDF`. */
 export interface WidgetModel {
-  _datasets: Dataset[];
+  _datasets: DatasetCard[];
   /** How many datasets a session may hold (`CHATDF_MAX_DATASETS`). */
   _max_datasets: number;
   /** One line about what the kernel is doing; empty when idle. */
   _status: string;
+  _messages: ChatMessage[];
+  /** `{id, title}` of the current conversation; empty before the first question. */
+  _conversation: { id?: string; title?: string | null };
+  _conversations: ConversationItem[];
+  /** Empty until the kernel has read the store. */
+  _usage: Partial<Usage>;
+  _busy: boolean;
+  _has_key: boolean;
+  _layout: Layout;
   theme: Theme;
 }
 

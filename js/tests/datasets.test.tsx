@@ -2,13 +2,16 @@
 import { act } from "preact/test-utils";
 import { afterEach, describe, expect, it } from "vitest";
 import { mountApp } from "../src/app";
-import type { Dataset, WidgetModel } from "../src/model";
+import type { DatasetCard, WidgetModel } from "../src/model";
 import { ModelDouble } from "./model-double";
 
-const iris: Dataset = {
+const iris: DatasetCard = {
+  id: "iris",
   name: "iris",
   source: "/data/iris.parquet",
   kind: "parquet",
+  status: "ready",
+  error: null,
   row_count: 1234,
   column_count: 2,
   columns: [
@@ -17,55 +20,68 @@ const iris: Dataset = {
   ],
 };
 
-function show(state: Partial<WidgetModel> = {}) {
-  const model = new ModelDouble<WidgetModel>({
+export function state(over: Partial<WidgetModel> = {}): WidgetModel {
+  return {
     _datasets: [],
     _max_datasets: 5,
     _status: "",
+    _messages: [],
+    _conversation: {},
+    _conversations: [],
+    _usage: {},
+    _busy: false,
+    _has_key: true,
+    _layout: {},
     theme: "system",
-    ...state,
-  });
+    ...over,
+  };
+}
+
+function show(over: Partial<WidgetModel> = {}) {
+  const model = new ModelDouble<WidgetModel>(state(over));
   const el = document.createElement("div");
   document.body.append(el);
   let unmount = () => {};
-  // act() runs effects now, as the browser would after the first paint.
   act(() => {
     unmount = mountApp(el, model.asModel());
   });
   return { model, el, unmount };
 }
 
+const sent = (model: ModelDouble<WidgetModel>, type: string) => model.sent.map((m) => m.content).filter((c) => c.type === type);
+
 afterEach(() => {
   document.body.innerHTML = "";
 });
 
 describe("dataset panel", () => {
-  it("explains how to add the first dataset", () => {
+  it("counts datasets and explains how to add the first", () => {
     const { el } = show();
-    expect(el.querySelector("h3")!.textContent).toBe("Datasets (0/5)");
-    expect(el.textContent).toContain("No datasets yet — add one with chat.add(...)");
+    expect(el.querySelector(".chatdf-datasets h3")!.textContent).toBe("Datasets (0/5)");
+    expect(el.textContent).toContain("No datasets yet");
+    expect(el.querySelector<HTMLInputElement>(".chatdf-add input")!.placeholder).toBe("Paste parquet URL or path…");
   });
 
-  it("shows a card per dataset with its shape and its columns", () => {
-    const { el } = show({ _datasets: [iris], _max_datasets: 3 });
-    expect(el.querySelector("h3")!.textContent).toBe("Datasets (1/3)");
-    expect(el.querySelector("summary")!.textContent).toBe("iris · 1,234 rows × 2 cols");
-    const columns = [...el.querySelectorAll(".chatdf-column")].map((li) => li.textContent);
-    expect(columns).toEqual(["sepal_lengthDecimal", "speciesText"]);
-    expect(el.querySelector(".chatdf-column__type")!.getAttribute("title")).toBe("Float64");
-  });
-
-  it("follows the kernel's changes to datasets, status and theme", () => {
-    const { model, el } = show();
-    act(() => {
-      model.set("_datasets", [iris, { ...iris, name: "iris2", row_count: 1, column_count: 1 }]);
-      model.set("_status", "Loading table3…");
-      model.set("theme", "dark");
-    });
-    expect(el.querySelector("h3")!.textContent).toBe("Datasets (2/5)");
-    expect(el.querySelectorAll("summary")[1]!.textContent).toBe("iris2 · 1 row × 1 col");
-    expect(el.querySelector('[role="status"]')!.textContent).toBe("Loading table3…");
-    expect(el.querySelector(".chatdf")!.getAttribute("data-theme")).toBe("dark");
+  it("shows loaded, loading and failed cards, and Retry re-sends the add", () => {
+    const failed: DatasetCard = {
+      ...iris,
+      id: "card-1",
+      name: "bad.parquet",
+      source: "http://127.0.0.1/bad.parquet",
+      status: "error",
+      error: { error_type: "DatasetError", message: "Not a parquet file" },
+      row_count: null,
+      column_count: null,
+    };
+    const { el, model } = show({ _datasets: [iris, { ...failed, id: "card-2", status: "loading", error: null }, failed], _max_datasets: 3 });
+    expect(el.querySelector(".chatdf-datasets h3")!.textContent).toBe("Datasets (2/3)");
+    expect(el.querySelector(".chatdf-card__open")!.textContent).toBe("iris · 1,234 rows × 2 cols");
+    expect(el.querySelector(".chatdf-card--loading")!.textContent).toContain("Loading…");
+    expect(el.querySelector(".chatdf-card__error")!.textContent).toBe("Not a parquet file");
+    act(() => [...el.querySelectorAll("button")].find((b) => b.textContent?.includes("Retry"))!.click());
+    expect(sent(model, "add_dataset")).toEqual([
+      expect.objectContaining({ source: "http://127.0.0.1/bad.parquet", card: "card-1" }),
+    ]);
   });
 
   it("renders dataset names as text, never as markup", () => {
@@ -76,9 +92,47 @@ describe("dataset panel", () => {
 
   it("unsubscribes and empties the element on unmount", () => {
     const { model, el, unmount } = show();
-    expect(model.listenerCount("change:_datasets")).toBe(1);
+    expect(model.listenerCount("change:_datasets")).toBeGreaterThan(0);
     act(() => unmount());
     expect(model.listenerCount("change:_datasets")).toBe(0);
     expect(el.innerHTML).toBe("");
+  });
+});
+
+describe("chat panel", () => {
+  it("offers sample data when there is nothing to ask about", () => {
+    const { el, model } = show();
+    const button = [...el.querySelectorAll("button")].find((b) => b.textContent?.includes("Try with sample data"))!;
+    act(() => button.click());
+    expect(sent(model, "load_sample")).toHaveLength(1);
+  });
+
+  it("shows the transcript: user text as text, answers as sanitized markdown", () => {
+    const { el } = show({
+      _messages: [
+        { id: "u", role: "user", text: "<b>hi</b>", status: "complete", sql: [], result: null, error: null, question: null },
+        {
+          id: "a",
+          role: "assistant",
+          text: "**Bold** answer",
+          status: "complete",
+          sql: ["SELECT 1"],
+          result: null,
+          error: null,
+          question: "hi",
+        },
+      ],
+    });
+    expect(el.querySelector(".chatdf-msg__bubble")!.textContent).toBe("<b>hi</b>");
+    const answer = el.querySelector(".chatdf-md")!;
+    expect(answer.querySelector("strong")!.textContent).toBe("Bold");
+    expect(el.textContent).toContain("Show SQL");
+  });
+
+  it("disables the question box with the reason when there is no key", () => {
+    const { el } = show({ _has_key: false });
+    const box = el.querySelector<HTMLTextAreaElement>("textarea")!;
+    expect(box.disabled).toBe(true);
+    expect(el.querySelector(".chatdf-input-reason")!.textContent).toContain("GEMINI_API_KEY");
   });
 });

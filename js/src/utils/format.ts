@@ -54,3 +54,19 @@ export function formatElapsed(ms: number): string {
   const minutes = Math.floor(ms / MINUTE);
   return `${minutes} min ${Math.round((ms - minutes * MINUTE) / 1000)} s`;
 }
+
+/** A wait in words: `"3 h 5 min"`, `"4 min"`, `"20 s"` (as the kernel's messages say it). */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const hours = Math.floor(s / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  if (hours) return `${hours} h ${minutes} min`;
+  return minutes ? `${minutes} min` : `${s % 60} s`;
+}
+
+/** Token counts: `"950"`, `"12.3k"`, `"4.5M"`. */
+export function formatTokens(n: number): string {
+  if (n < 1000) return String(n);
+  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k`;
+  return `${(n / 1_000_000).toFixed(1)}M`;
+}

@@ -1,0 +1,244 @@
+"""Results into the notebook: frames bound to variables, and code that recreates them.
+
+A kept :class:`~chatdf.models.QueryResult` is handed to the user's namespace
+without running anything again, as a polars or pandas DataFrame, or as a
+LazyFrame that re-runs the query over the original sources each time it is
+collected (so it follows the data as it changes). :func:`code_for` writes the
+same recipe as standalone Polars code: scan the sources, run the SQL through
+``pl.SQLContext``.
+
+Both re-run SQL in the kernel, not in a worker, so they use the text the
+read-only guard produces (comments blanked), never the raw query.
+"""
+
+from __future__ import annotations
+
+import keyword
+import sys
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any, Literal, get_args
+
+import polars as pl
+
+from .datasets import Provenance
+from .engine import guard
+from .errors import ChatDFError, QueryError
+from .models import QueryResult
+
+ExportTarget = Literal["polars", "pandas", "lazy"]
+EXPORT_TARGETS: tuple[str, ...] = get_args(ExportTarget)
+
+Sources = Callable[[str], Provenance]
+"""Looks a dataset name up: :meth:`chatdf.datasets.DatasetRegistry.provenance`."""
+
+
+def user_namespace() -> MutableMapping[str, Any]:
+    """The notebook's variables: IPython's ``user_ns``, or ``__main__``'s globals outside IPython."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        return shell.user_ns
+    return vars(sys.modules["__main__"])
+
+
+def pick_result(
+    results: Mapping[str, QueryResult], result: str | QueryResult | None = None
+) -> QueryResult:
+    """The result meant by ``result``: a kept result's id, a QueryResult, or None for the latest.
+
+    Raises
+    ------
+    QueryError
+        No result yet, or the id is not (or no longer) kept.
+    """
+    if isinstance(result, QueryResult):
+        return result
+    if result is None:
+        if not results:
+            raise QueryError(
+                "There is no result yet: ask a question or run chat.sql(...) first.", "validation"
+            )
+        return next(reversed(list(results.values())))
+    if not isinstance(result, str):
+        raise QueryError(
+            f"Give a result id, a QueryResult or None, not a {type(result).__name__}.", "validation"
+        )
+    if result not in results:
+        raise QueryError(
+            f"Result {result!r} is no longer kept; run its SQL again.", "validation"
+        )
+    return results[result]
+
+
+def check_variable_name(name: Any) -> str:
+    """``name`` if a Python variable may be called that; a ChatDFError saying why not."""
+    if not isinstance(name, str) or not name.isidentifier():
+        hint = "".join(c if c.isalnum() else "_" for c in str(name)).strip("_") or "result"
+        if hint[0].isdigit():
+            hint = f"df_{hint}"
+        raise ChatDFError(
+            f"{name!r} is not a valid Python variable name: use letters, digits and "
+            f"underscores, not starting with a digit (e.g. {hint}).",
+            details={"name": name},
+        )
+    if keyword.iskeyword(name):
+        raise ChatDFError(
+            f"'{name}' is a Python keyword; choose another name (e.g. {name}_df).",
+            details={"name": name},
+        )
+    return name
+
+
+def result_frame(result: QueryResult, to: str, sources: Sources) -> Any:
+    """The result as a polars DataFrame, a pandas DataFrame or a live LazyFrame.
+
+    Parameters
+    ----------
+    result
+        A kept result.
+    to
+        ``"polars"`` (the rows as they are, nothing re-run), ``"pandas"`` (a
+        converted copy) or ``"lazy"`` (re-runs the SQL over the sources on
+        every ``collect()``).
+    sources
+        Where each dataset's rows come from, by name (needed for ``"lazy"``).
+    """
+    if to == "polars":
+        return result.data.clone()  # the user's in-place edits must not reach the kept result
+    if to == "pandas":
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise ChatDFError(
+                "Exporting to pandas needs pandas: pip install pandas (or use to='polars')."
+            ) from None
+        return result.data.to_pandas()
+    if to == "lazy":
+        return lazy_result(result, sources)
+    raise ChatDFError(
+        f"Unknown export target {to!r}; use one of: {', '.join(EXPORT_TARGETS)}.",
+        details={"to": to},
+    )
+
+
+def export_result(
+    namespace: MutableMapping[str, Any],
+    name: str,
+    result: QueryResult,
+    *,
+    to: str = "polars",
+    sources: Sources,
+) -> Any:
+    """Bind ``result`` to ``namespace[name]`` (see :func:`result_frame`) and return the value.
+
+    Nothing is bound unless the conversion succeeded.
+    """
+    name = check_variable_name(name)
+    value = result_frame(result, to, sources)
+    namespace[name] = value
+    return value
+
+
+def lazy_result(result: QueryResult, sources: Sources) -> pl.LazyFrame:
+    """A LazyFrame that runs the result's SQL over its sources when collected.
+
+    Files and URLs are scanned again; a notebook frame is read as it is at
+    collect time (its variable looked up again), so the frame stays live.
+    """
+    provenance = _provenance(result, sources)
+    context = pl.SQLContext()
+    for name, source in provenance.items():
+        context.register(name, _scan(source))
+    return context.execute(_runnable_sql(result), eager=False)
+
+
+def code_for(result: QueryResult, sources: Sources) -> str:
+    """Standalone Polars code that recreates ``result`` without chatdf.
+
+    Files and URLs are scanned where they are; a notebook frame is used
+    through the variable that holds it. The last line evaluates to the
+    frame, so the code also works as a notebook cell.
+    """
+    provenance = _provenance(result, sources)
+    rows, cols = result.total_rows, len(result.columns)
+    lines = [
+        f"# Recreates a chatdf result ({rows:,} rows × {cols} columns) with Polars alone.",
+        "import polars as pl",
+        "",
+        "ctx = pl.SQLContext()",
+    ]
+    for name, source in provenance.items():
+        lines += _register_code(name, source)
+    lines += [
+        f"query = {_string_literal(_runnable_sql(result))}",
+        "result = ctx.execute(query).collect()",
+        "result",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _provenance(result: QueryResult, sources: Sources) -> dict[str, Provenance]:
+    found = {}
+    for name in result.tables:
+        try:
+            found[name] = sources(name)
+        except ChatDFError:
+            raise ChatDFError(
+                f"This result read '{name}', which is no longer loaded; add it again, or export "
+                "the rows themselves (to='polars').",
+                details={"name": name},
+            ) from None
+    return found
+
+
+def _runnable_sql(result: QueryResult) -> str:
+    # The guard's text: what Polars runs is exactly what was checked to be read-only.
+    text = guard(result.sql, result.tables).sql
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def _scan(source: Provenance) -> pl.LazyFrame:
+    if source.kind in ("url", "parquet"):
+        return pl.scan_parquet(source.location)
+    if source.kind == "csv":
+        return pl.scan_csv(source.location)
+    current = source.current
+    assert current is not None  # every frame provenance has one
+    return pl.defer(current, schema=lambda: current().schema)
+
+
+def _register_code(name: str, source: Provenance) -> list[str]:
+    if source.kind in ("url", "parquet"):
+        return [f"ctx.register({name!r}, pl.scan_parquet({source.location!r}))"]
+    if source.kind == "csv":
+        return [f"ctx.register({name!r}, pl.scan_csv({source.location!r}))"]
+    if source.variable is not None:
+        return [f"ctx.register({name!r}, {source.variable})"]
+    # No single variable holds the frame, so the reader has to name it.
+    return [
+        f"# {name}: the in-memory DataFrame added to chatdf as {name!r}",
+        f"ctx.register({name!r}, {name})",
+    ]
+
+
+def _string_literal(text: str) -> str:
+    """A triple-quoted literal when that reads back exactly, else ``repr``."""
+    if '"""' not in text and "\\" not in text and not text.endswith('"'):
+        return f'"""\n{text}\n"""'
+    return repr(text)
+
+
+__all__ = [
+    "EXPORT_TARGETS",
+    "ExportTarget",
+    "check_variable_name",
+    "code_for",
+    "export_result",
+    "lazy_result",
+    "pick_result",
+    "result_frame",
+    "user_namespace",
+]

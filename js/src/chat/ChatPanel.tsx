@@ -1,0 +1,190 @@
+/** The centre panel: onboarding or the conversation, and the question box. */
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { useWidget } from "../context";
+import { useTrait } from "../hooks/useTrait";
+import type { DatasetCard, Usage } from "../model";
+import { Icon } from "../ui/icons";
+import { formatDuration, formatShape } from "../utils/format";
+import { ChatInput } from "./ChatInput";
+import { AssistantMessage, UserMessage } from "./Message";
+import { EXAMPLE_QUESTIONS, suggestQuestions } from "./suggestions";
+
+/** Why the question box is disabled, or null when questions can be asked. */
+export function inputBlocker(hasKey: boolean, usage: Partial<Usage>): string | null {
+  if (!hasKey) return "Add a Gemini API key to ask questions: set GEMINI_API_KEY, or ChatDF(api_key=…).";
+  if (usage.exhausted) {
+    const wait = usage.resets_in_seconds ? ` Questions are accepted again in ${formatDuration(usage.resets_in_seconds)}.` : "";
+    return `Daily usage limit reached.${wait}`;
+  }
+  return null;
+}
+
+function Onboarding({ onPick }: { onPick: (question: string) => void }) {
+  const { api, notify } = useWidget();
+  const [loading, setLoading] = useState(false);
+  return (
+    <div class="chatdf-onboarding">
+      <h2 class="chatdf-onboarding__title">Chat with your data</h2>
+      <p class="chatdf-onboarding__text">
+        Add a parquet or CSV file by URL or path in the Datasets panel, or pass a DataFrame with <code>chat.add(df)</code>. Then ask
+        questions in plain English: answers come with the SQL and the rows behind them.
+      </p>
+      <button
+        type="button"
+        class="chatdf-btn chatdf-btn--primary"
+        disabled={loading}
+        onClick={async () => {
+          setLoading(true);
+          try {
+            await api.loadSample();
+          } catch (err) {
+            notify(err instanceof Error ? err.message : String(err), "error");
+          } finally {
+            setLoading(false);
+          }
+        }}
+      >
+        <Icon name="database" /> {loading ? "Loading sample data…" : "Try with sample data"}
+      </button>
+      <p class="chatdf-onboarding__hint">Then try one of these (the sample is the iris flower dataset):</p>
+      <ul class="chatdf-chips" aria-label="Example questions">
+        {EXAMPLE_QUESTIONS.map((q) => (
+          <li key={q}>
+            <button type="button" class="chatdf-chip" onClick={() => onPick(q)}>
+              {q}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function Suggestions({ cards, onPick }: { cards: DatasetCard[]; onPick: (q: string) => void }) {
+  const questions = suggestQuestions(cards);
+  if (!questions.length) return null;
+  return (
+    <div class="chatdf-suggestions">
+      <p class="chatdf-suggestions__title">
+        <Icon name="sparkle" /> Suggested questions
+      </p>
+      <ul class="chatdf-chips" aria-label="Suggested questions">
+        {questions.map((q) => (
+          <li key={q}>
+            <button type="button" class="chatdf-chip" onClick={() => onPick(q)}>
+              {q}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+interface Props {
+  /** In a narrow container the datasets are in another tab: show a compact line here. */
+  narrow?: boolean;
+  onShowDatasets?: () => void;
+}
+
+export function ChatPanel({ narrow = false, onShowDatasets }: Props) {
+  const { model, api, live, notify } = useWidget();
+  const messages = useTrait(model, "_messages") ?? [];
+  const cards = useTrait(model, "_datasets") ?? [];
+  const busy = useTrait(model, "_busy") ?? false;
+  const hasKey = useTrait(model, "_has_key") ?? false;
+  const usage = useTrait(model, "_usage") ?? {};
+  const conversation = useTrait(model, "_conversation") ?? {};
+  const [draft, setDraft] = useState("");
+  const [, setTick] = useState(0);
+  const list = useRef<HTMLDivElement>(null);
+  const pinned = useRef(true);
+  const [showJump, setShowJump] = useState(false);
+
+  // Streamed tokens are not synced state: re-render when the live turn changes.
+  useEffect(() => live.subscribe(() => setTick((n) => n + 1)), [live]);
+
+  // Follow new text while the reader is at the bottom; stop when they scroll up.
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (el && pinned.current) el.scrollTop = el.scrollHeight;
+  });
+
+  function onScroll() {
+    const el = list.current;
+    if (!el) return;
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    pinned.current = atBottom;
+    setShowJump(!atBottom);
+  }
+
+  function jump() {
+    const el = list.current;
+    if (!el) return;
+    pinned.current = true;
+    el.scrollTo({ top: el.scrollHeight, behavior: "smooth" });
+    setShowJump(false);
+  }
+
+  async function ask(question: string) {
+    pinned.current = true;
+    try {
+      await api.ask(question);
+      setDraft("");
+    } catch (err) {
+      notify(err instanceof Error ? err.message : String(err), "error");
+    }
+  }
+
+  const blocker = inputBlocker(hasKey, usage);
+  // Until the store names it, a conversation is called by its first question.
+  const title = conversation.title || messages.find((m) => m.role === "user")?.text || "New conversation";
+  const ready = cards.some((c) => c.status === "ready");
+  return (
+    <section class="chatdf-chat" aria-label="Chat">
+      <header class="chatdf-chat__header">
+        <h2 class="chatdf-chat__title" title={title}>
+          {title}
+        </h2>
+        {narrow && ready ? (
+          <ul class="chatdf-using" aria-label="Datasets in use">
+            {cards
+              .filter((c) => c.status === "ready")
+              .map((c) => (
+                <li key={c.id}>
+                  <button type="button" class="chatdf-using__chip" onClick={onShowDatasets} title="Show datasets">
+                    {c.name} · {formatShape(c.row_count, c.column_count)}
+                  </button>
+                </li>
+              ))}
+          </ul>
+        ) : null}
+      </header>
+      <div class="chatdf-chat__scroll" ref={list} onScroll={onScroll}>
+        {messages.length === 0 ? (
+          ready ? (
+            <Suggestions cards={cards} onPick={(q) => setDraft(q)} />
+          ) : (
+            <Onboarding onPick={(q) => setDraft(q)} />
+          )
+        ) : (
+          <ol class="chatdf-messages" aria-label="Messages" aria-live="polite">
+            {messages.map((m) =>
+              m.role === "user" ? (
+                <UserMessage key={m.id} message={m} />
+              ) : (
+                <AssistantMessage key={m.id} message={m} live={live.get(m.id)} onRetry={ask} />
+              ),
+            )}
+          </ol>
+        )}
+      </div>
+      {showJump ? (
+        <button type="button" class="chatdf-jump" onClick={jump} aria-label="Scroll to bottom">
+          <Icon name="arrow-down" /> Scroll to bottom
+        </button>
+      ) : null}
+      <ChatInput value={draft} onChange={setDraft} onSend={ask} onStop={() => api.stop().catch(() => {})} busy={busy} disabledReason={blocker} />
+    </section>
+  );
+}

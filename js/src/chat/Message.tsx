@@ -1,0 +1,125 @@
+/** One message: the user's question, or the assistant's answer with its result and SQL. */
+import { useMemo, useState } from "preact/hooks";
+import { useWidget } from "../context";
+import { DataGrid } from "../grid/DataGrid";
+import type { ChatMessage } from "../model";
+import { SqlPanel } from "../sql/SqlPanel";
+import type { LiveTurn } from "../state/live";
+import { phaseLabel } from "../state/live";
+import { Icon } from "../ui/icons";
+import { copyText } from "../utils/clipboard";
+import { renderMarkdown } from "./markdown";
+
+function Markdown({ text }: { text: string }) {
+  const html = useMemo(() => renderMarkdown(text), [text]);
+  return <div class="chatdf-md" dangerouslySetInnerHTML={{ __html: html }} />;
+}
+
+function CopyButton({ text, label }: { text: string; label: string }) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <button
+      type="button"
+      class="chatdf-icon-btn chatdf-msg__copy"
+      aria-label={label}
+      title={copied ? "Copied" : label}
+      onClick={async () => {
+        await copyText(text);
+        setCopied(true);
+        setTimeout(() => setCopied(false), 1500);
+      }}
+    >
+      <Icon name={copied ? "sparkle" : "copy"} />
+    </button>
+  );
+}
+
+export function UserMessage({ message }: { message: ChatMessage }) {
+  return (
+    <li class="chatdf-msg chatdf-msg--user" aria-label="Your question">
+      <div class="chatdf-msg__bubble">{message.text}</div>
+      <CopyButton text={message.text} label="Copy question" />
+    </li>
+  );
+}
+
+interface AssistantProps {
+  message: ChatMessage;
+  live: LiveTurn | undefined;
+  onRetry: (question: string) => void;
+}
+
+export function AssistantMessage({ message, live, onRetry }: AssistantProps) {
+  const { api, notify } = useWidget();
+  const [showSql, setShowSql] = useState(false);
+  const streaming = message.status === "streaming";
+  const text = streaming ? (live?.text ?? "") : message.text;
+  const lastSql = message.result?.sql ?? message.sql[message.sql.length - 1] ?? null;
+
+  async function run(sql: string) {
+    await api.runSql(sql, message.id);
+  }
+
+  return (
+    <li class={`chatdf-msg chatdf-msg--assistant${streaming ? " chatdf-msg--streaming" : ""}`} aria-label="Answer" aria-busy={streaming}>
+      {text ? <Markdown text={text} /> : null}
+      {streaming ? (
+        <p class="chatdf-phase" role="status">
+          <span class="chatdf-spinner" aria-hidden="true" />
+          {phaseLabel(live ?? { phase: "thinking", slow: false })}
+          {live?.phase === "running_query" && live.sql ? <code class="chatdf-phase__sql">{live.sql}</code> : null}
+        </p>
+      ) : null}
+      {message.status === "stopped" ? <p class="chatdf-note">Stopped — the answer above is partial.</p> : null}
+      {message.status === "error" && message.error ? (
+        <div class="chatdf-error" role="alert">
+          <p class="chatdf-error__message">{message.error.message}</p>
+          <details class="chatdf-error__details">
+            <summary>Details</summary>
+            <dl>
+              <dt>Type</dt>
+              <dd>{message.error.error_type}</dd>
+              {Object.entries(message.error.details ?? {})
+                .filter(([, v]) => v !== null && v !== undefined && v !== "")
+                .map(([k, v]) => (
+                  <>
+                    <dt key={`${k}-t`}>{k}</dt>
+                    <dd key={`${k}-d`}>{typeof v === "string" ? v : JSON.stringify(v)}</dd>
+                  </>
+                ))}
+            </dl>
+          </details>
+          {message.question ? (
+            <button type="button" class="chatdf-btn" onClick={() => onRetry(message.question!)}>
+              <Icon name="refresh" /> Try again
+            </button>
+          ) : null}
+        </div>
+      ) : null}
+      {message.result ? (
+        <DataGrid
+          result={message.result}
+          onRerun={() => run(message.result!.sql).catch((err) => notify(String(err?.message ?? err), "error"))}
+        />
+      ) : null}
+      {!streaming && (lastSql || text) ? (
+        <div class="chatdf-msg__actions">
+          {lastSql ? (
+            <button
+              type="button"
+              class="chatdf-btn chatdf-btn--quiet chatdf-btn--small"
+              aria-expanded={showSql}
+              onClick={() => setShowSql((v) => !v)}
+            >
+              <Icon name="code" /> {showSql ? "Hide SQL" : "Show SQL"}
+            </button>
+          ) : null}
+          {text ? <CopyButton text={text} label="Copy answer" /> : null}
+        </div>
+      ) : null}
+      {showSql && lastSql ? (
+        <SqlPanel sql={lastSql} earlier={message.sql.slice(0, -1)} onRun={run} onClose={() => setShowSql(false)} />
+      ) : null}
+    </li>
+  );
+}

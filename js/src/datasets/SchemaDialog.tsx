@@ -1,0 +1,123 @@
+/** A dataset's schema: rename (SQL identifier rules), shape, columns with friendly types, refresh. */
+import { useEffect, useState } from "preact/hooks";
+import { useWidget } from "../context";
+import type { ColumnInfo, DatasetCard } from "../model";
+import { Dialog } from "../ui/Dialog";
+import { Icon } from "../ui/icons";
+import { formatShape } from "../utils/format";
+
+/** Why `name` cannot be a table name, or null (the kernel checks again, with reserved words). */
+export function tableNameProblem(name: string): string | null {
+  if (!name) return "Enter a name.";
+  if (name.length > 63) return "At most 63 characters.";
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return "Letters, digits and _ only, not starting with a digit.";
+  return null;
+}
+
+interface Props {
+  dataset: DatasetCard;
+  onRenamed: (name: string) => void;
+  onClose: () => void;
+}
+
+export function SchemaDialog({ dataset, onRenamed, onClose }: Props) {
+  const { api } = useWidget();
+  const [name, setName] = useState(dataset.name);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [columns, setColumns] = useState<ColumnInfo[]>(dataset.columns);
+  const [refreshing, setRefreshing] = useState(false);
+  const [saved, setSaved] = useState<string | null>(null);
+  const current = dataset.name;
+
+  // Synced cards carry at most 100 columns: ask for the rest.
+  useEffect(() => {
+    if ((dataset.column_count ?? 0) > dataset.columns.length) {
+      api.schema(dataset.name).then((d) => setColumns(d.columns), () => {});
+    }
+  }, []);
+
+  useEffect(() => setColumns(dataset.columns), [dataset.columns]);
+
+  async function rename(e: Event) {
+    e.preventDefault();
+    const wanted = name.trim();
+    if (wanted === current) return;
+    const local = tableNameProblem(wanted);
+    if (local) {
+      setProblem(local);
+      return;
+    }
+    try {
+      const card = await api.renameDataset(current, wanted);
+      onRenamed(card.name);
+      setProblem(null);
+      setSaved(`Renamed to ${card.name}.`);
+    } catch (err) {
+      setProblem(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  async function refresh() {
+    setRefreshing(true);
+    try {
+      const card = await api.refreshDataset(current);
+      setColumns(card.columns);
+      setSaved("Schema refreshed.");
+    } catch (err) {
+      setProblem(err instanceof Error ? err.message : String(err));
+    } finally {
+      setRefreshing(false);
+    }
+  }
+
+  return (
+    <Dialog
+      title={`Dataset ${current}`}
+      onClose={onClose}
+      class="chatdf-schema"
+      footer={
+        <button type="button" class="chatdf-btn" onClick={refresh} disabled={refreshing}>
+          <Icon name="refresh" /> {refreshing ? "Refreshing…" : "Refresh schema"}
+        </button>
+      }
+    >
+      <form class="chatdf-rename" onSubmit={rename}>
+        <label class="chatdf-field">
+          <span class="chatdf-field__label">Table name</span>
+          <span class="chatdf-rename__row">
+            <input
+              class="chatdf-input"
+              value={name}
+              aria-invalid={problem ? true : undefined}
+              aria-describedby="chatdf-rename-help"
+              onInput={(e) => {
+                setName(e.currentTarget.value);
+                setSaved(null);
+              }}
+            />
+            <button type="submit" class="chatdf-btn" disabled={name.trim() === current}>
+              Rename
+            </button>
+          </span>
+        </label>
+        <p id="chatdf-rename-help" class={problem ? "chatdf-field-error" : "chatdf-field__help"} role={problem ? "alert" : undefined}>
+          {problem ?? saved ?? "Used in SQL: letters, digits and _, not starting with a digit."}
+        </p>
+      </form>
+      <p class="chatdf-schema__shape">{formatShape(dataset.row_count, dataset.column_count, true)}</p>
+      <p class="chatdf-schema__source" title={dataset.source}>
+        {dataset.source}
+      </p>
+      <ul class="chatdf-columns" aria-label={`Columns of ${current}`}>
+        {columns.map((column) => (
+          <li key={column.name} class="chatdf-column">
+            <span class="chatdf-column__name">{column.name}</span>
+            <span class="chatdf-column__type" title={column.dtype}>
+              {column.friendly}
+            </span>
+          </li>
+        ))}
+      </ul>
+    </Dialog>
+  );
+}
