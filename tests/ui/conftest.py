@@ -7,7 +7,9 @@ Each test gets fresh pages and notebooks from :func:`open_notebook`; see
 from __future__ import annotations
 
 import contextlib
+import glob
 import importlib.util
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 from tests.fake_gemini import TEST_API_KEY, FakeGemini
 
 from .harness import (
+    ARTIFACTS,
     CHROMIUM,
     JupyterLabServer,
     Notebook,
@@ -185,14 +188,24 @@ class _Pages:
         return page
 
     def capture_if_failed(self) -> None:
-        """Once, and only for a failed test: ``FAILED-<test>.png`` and ``-console.txt``."""
-        if self._captured or not self._request.node.stash.get(_FAILED, False):
+        """Once, and only for a failed test: ``FAILED-<test>.png`` and ``-console.txt``.
+
+        A passing test removes those of its earlier failures, so what is in the
+        folder is never stale.
+        """
+        if self._captured:
             return
         self._captured = True
+        prefix = f"FAILED-{_file_stem(self._request.node.name)}"
+        if not self._request.node.stash.get(_FAILED, False):
+            for stale in ARTIFACTS.glob(f"{glob.escape(prefix)}*"):
+                if re.fullmatch(r"(-\d+)?(-console\.txt|\.png)", stale.name[len(prefix) :]):
+                    stale.unlink(missing_ok=True)
+            return
         from playwright.sync_api import Error as PlaywrightError
 
         for number, (_, page, log) in enumerate(self._opened):
-            name = f"FAILED-{self._request.node.name}" + (f"-{number}" if number else "")
+            name = prefix + (f"-{number}" if number else "")
             # A crashed or closed page must not hide the test's own failure.
             with contextlib.suppress(PlaywrightError, OSError):
                 path = screenshot(page, name)
