@@ -2,6 +2,7 @@
 
 from .errors import ChatDFError, ConfigError, DatasetError, LLMError, QueryError, StoreError
 from .models import Answer, ColumnInfo, Dataset, QueryResult
+from .magics import load_ipython_extension, unload_ipython_extension
 from .widget import ChatDF
 
 __version__ = "0.1.0"
@@ -19,4 +20,5 @@ __all__ = [
     "QueryResult",
     "StoreError",
     "__version__",
+    "load_ipython_extension",
 ]

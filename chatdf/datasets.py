@@ -22,7 +22,10 @@ version only when they differ. With ``settings.namespace_tables``,
 :meth:`~DatasetRegistry.sync_notebook` also offers every DataFrame variable.
 
 Blocking work (DNS, HTTP, file scans, IPC writes) runs in threads with
-timeouts, so the caller's event loop never waits on it.
+timeouts, so the caller's event loop never waits on it. The one exception is
+writing a changed notebook frame again at query time: a memory-to-disk copy
+done on the caller's thread, so two queries can never write the same frame
+at once.
 """
 
 from __future__ import annotations
@@ -320,9 +323,14 @@ class DatasetRegistry:
                 f"No variable named '{variable}' in the notebook.", details={"variable": variable}
             )
         frame = namespace[variable]
+        if not is_frame(frame):
+            raise DatasetError(
+                f"The variable '{variable}' holds a {type(frame).__name__}, not a DataFrame "
+                "(polars, pandas, LazyFrame or pyarrow Table).",
+                details={"variable": variable},
+            )
         name = self._check_new_name(name if name is not None else variable)
         self._check_capacity()
-        _frame_label(frame)  # refuse unsupported types before any work
         key = f"var:{variable}"
         self._check_duplicate(key)
         return await self._register(
@@ -337,18 +345,22 @@ class DatasetRegistry:
         """
         self.namespace = namespace
 
-    async def sync_notebook(self) -> list[str]:
+    async def sync_notebook(self, *, changed_frames: bool = True) -> list[str]:
         """Bring notebook frames up to date, e.g. before a turn builds its prompt.
 
         Offers the namespace's DataFrame variables when ``namespace_tables`` is
-        set (and drops offered ones whose variable is gone), then writes again
-        every frame that was reassigned or changed. Problems are logged, not
-        raised: a query that reads the dataset reports them. Returns the names
-        of the datasets added, changed or dropped.
+        set (and drops offered ones whose variable is gone), then, with
+        ``changed_frames``, writes again every frame that was reassigned or
+        changed, so the prompt shows current schemas. (A query needs no such
+        call: looking its tables up in :meth:`tables` refreshes them.) Problems
+        are logged, not raised: a query that reads the dataset reports them.
+        Returns the names of the datasets added, changed or dropped.
         """
         changed: list[str] = []
         if self.settings.namespace_tables and self.namespace is not None:
             changed += await self._offer_namespace(self.namespace)
+        if not changed_frames:
+            return changed
         for entry in list(self._entries.values()):
             try:
                 if self._sync(entry):
@@ -479,14 +491,12 @@ class DatasetRegistry:
                 details={"name": name, "variable": variable},
             )
         value = entry.namespace[variable]
-        try:
-            _frame_label(value)
-        except DatasetError:
+        if not is_frame(value):
             raise DatasetError(
                 f"Dataset '{name}' follows the notebook variable '{variable}', which now holds "
                 f"a {type(value).__name__}, not a DataFrame.",
                 details={"name": name, "variable": variable},
-            ) from None
+            )
         return value
 
     def _sync(self, entry: _Entry) -> bool:
@@ -532,13 +542,13 @@ class DatasetRegistry:
             if entry.variable not in frames:
                 self.remove(entry.dataset.name)
                 changed.append(entry.dataset.name)
-        followed = {e.variable for e in self._entries.values() if e.variable is not None}
-        objects = {id(f) for e in self._entries.values() if e.frame and (f := e.frame()) is not None}
+        entries = list(self._entries.values())
+        followed = {e.variable for e in entries if e.variable is not None}
+        held = {id(e.frame()) for e in entries if e.frame is not None and e.frame() is not None}
+        taken = {name.lower() for name in self._entries}
         for variable, frame in frames.items():
-            if variable in followed or id(frame) in objects or variable.lower() in {
-                n.lower() for n in self._entries
-            }:
-                continue
+            if variable in followed or id(frame) in held or variable.lower() in taken:
+                continue  # already registered, one way or another
             try:
                 dataset = await self.add_variable(variable, namespace=namespace, auto=True)
             except DatasetError as exc:
@@ -872,7 +882,7 @@ def _row_hash(frame: Any, kind: str) -> str | None:
                 hashes = pl.from_pandas(frame).hash_rows(seed=0).to_numpy()
         else:
             hashes = frame.hash_rows(seed=0).to_numpy()
-    except Exception:  # noqa: BLE001 - object columns and the like: shape and schema must do
+    except Exception:
         return None
     return hashlib.blake2b(hashes.tobytes(), digest_size=16).hexdigest()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import keyword
 import sys
+import textwrap
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Literal, get_args
 
@@ -22,6 +23,7 @@ import polars as pl
 
 from .datasets import Provenance
 from .engine import guard
+from .engine.sqlguard import PolarsDialect
 from .errors import ChatDFError, QueryError
 from .models import QueryResult
 
@@ -33,7 +35,7 @@ Sources = Callable[[str], Provenance]
 
 
 def user_namespace() -> MutableMapping[str, Any]:
-    """The notebook's variables: IPython's ``user_ns``, or ``__main__``'s globals outside IPython."""
+    """The notebook's variables: IPython's ``user_ns``, else ``__main__``'s globals."""
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None:
@@ -64,9 +66,7 @@ def pick_result(
             f"Give a result id, a QueryResult or None, not a {type(result).__name__}.", "validation"
         )
     if result not in results:
-        raise QueryError(
-            f"Result {result!r} is no longer kept; run its SQL again.", "validation"
-        )
+        raise QueryError(f"Result {result!r} is no longer kept; run its SQL again.", "validation")
     return results[result]
 
 
@@ -196,8 +196,16 @@ def _provenance(result: QueryResult, sources: Sources) -> dict[str, Provenance]:
 
 def _runnable_sql(result: QueryResult) -> str:
     # The guard's text: what Polars runs is exactly what was checked to be read-only.
-    text = guard(result.sql, result.tables).sql
-    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+    text = guard(result.sql, result.tables).sql.strip()
+    lines = [line.rstrip() for line in text.splitlines()]
+    # The query was stripped, so its first line lost the indent the others still have.
+    tidy = "\n".join(lines[:1] + textwrap.dedent("\n".join(lines[1:])).splitlines())
+    # Unless that would change a string literal that spans lines.
+    return tidy if _tokens(tidy) == _tokens(text) else text
+
+
+def _tokens(sql: str) -> list[tuple[Any, str]]:
+    return [(token.token_type, token.text) for token in PolarsDialect().tokenize(sql)]
 
 
 def _scan(source: Provenance) -> pl.LazyFrame:

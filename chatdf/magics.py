@@ -69,6 +69,11 @@ def parse_assignment(token: str) -> tuple[str | None, str]:
         if not source:
             raise UsageError(f"Nothing after '{name}=': give a URL, a path or a variable.")
         return name, source
+    if sep and name.isalnum():  # meant as a name, but one SQL cannot use (e.g. '2024=...')
+        raise UsageError(
+            f"'{name}' cannot be a table name: use letters, digits and underscores, "
+            "not starting with a digit."
+        )
     return None, token
 
 
@@ -126,12 +131,16 @@ def parse_command(options: Any, cell: str | None) -> Command:
     args = tuple(options.args)
     if command == "add":
         if not args:
-            raise UsageError("Nothing to add: %chatdf add [name=]SOURCE ... (URL, path or variable).")
+            raise UsageError(
+                "Nothing to add: %chatdf add [name=]SOURCE ... (URL, path or variable)."
+            )
         for token in args:
             parse_assignment(token)  # fails early on 'name=' with nothing after it
     elif command == "export":
         if len(args) != 1:
-            raise UsageError("Give one variable name: %chatdf export NAME [--to polars|pandas|lazy].")
+            raise UsageError(
+                "Give one variable name: %chatdf export NAME [--to polars|pandas|lazy]."
+            )
         check_output_name(args[0])
     elif args:
         raise UsageError(f"%chatdf {command} takes no arguments (got {' '.join(args)}).")
@@ -207,10 +216,14 @@ class ChatDFMagics(Magics):
     # -- %chatdf / %%chatdf ------------------------------------------------------------
 
     @magic_arguments()
-    @argument("command", nargs="?", help="add, export, code, history or usage (none: show the chat)")
+    @argument(
+        "command", nargs="?", help="add, export, code, history or usage (none: show the chat)"
+    )
     @argument("args", nargs="*", help="[name=]SOURCE ... for add; NAME for export")
     @argument("--sidebar", action="store_true", help="show the chat in JupyterLab's right sidebar")
-    @argument("-o", "--out", metavar="VAR", help="%%%%chatdf: bind the result to VAR (default _chatdf)")
+    @argument(
+        "-o", "--out", metavar="VAR", help="%%%%chatdf: bind the result to VAR (default _chatdf)"
+    )
     @argument("--sql", action="store_true", help="%%%%chatdf: the cell body is SQL, not a question")
     @argument("--to", choices=EXPORT_TARGETS, default="polars", help="export: the kind of frame")
     @argument("--result", metavar="ID", help="export, code: this result instead of the last one")
@@ -365,7 +378,7 @@ class SQLToggle:
     def _repr_html_(self) -> str:
         return (
             "<details><summary>SQL</summary>"
-            f"<pre><code class=\"language-sql\">{html.escape(self.sql)}</code></pre></details>"
+            f'<pre><code class="language-sql">{html.escape(self.sql)}</code></pre></details>'
         )
 
     def __repr__(self) -> str:
@@ -393,7 +406,7 @@ def _stream(chat: ChatDF, question: str) -> Iterator[Event]:
     def run() -> None:
         try:
             asyncio.run(consume())
-        except BaseException as exc:  # noqa: BLE001 - handed to the kernel thread
+        except BaseException as exc:
             events.put(exc)
         finally:
             events.put(done)

@@ -91,6 +91,7 @@ class Session:
 
     async def run_sql(self, query: str) -> QueryResult:
         """Run one read-only query over the registered datasets and keep its result."""
+        await self.registry.sync_notebook(changed_frames=False)  # namespace_tables offers
         result = await self.engine.run(query, self.registry.tables())
         self.keep(result)
         return result
@@ -108,6 +109,7 @@ class Session:
 
         self._turn = asyncio.current_task()
         try:
+            await self.registry.sync_notebook()  # the prompt shows notebook frames as they are now
             conversation_id = await self._ensure_conversation()
             answer, exchange = await self.controller.run_turn(question, self.history, fan_out)
         finally:

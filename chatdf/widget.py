@@ -34,8 +34,9 @@ from . import messages as wire
 from .controller import check_question
 from .errors import ChatDFError
 from .events import Event
+from .export import code_for, export_result, pick_result, user_namespace
 from .grid import Pager
-from .models import Answer, Dataset
+from .models import Answer, Dataset, QueryResult
 from .session import Session
 from .settings import load_settings
 from .store import Conversation, ConversationSummary
@@ -108,6 +109,7 @@ class ChatDF(anywidget.AnyWidget):
         )
         self.settings = config
         self._session = Session(config)
+        self._session.registry.attach_namespace(user_namespace())
         self._pager = Pager()
         self._lock = threading.RLock()  # traits change from the kernel thread and the runtime's
         self._requests: dict[str, concurrent.futures.Future[None]] = {}
@@ -150,6 +152,13 @@ class ChatDF(anywidget.AnyWidget):
         self._sync_datasets()
         return dataset
 
+    def add_variable(self, variable: str, name: str | None = None) -> Dataset:
+        """Register the DataFrame a notebook variable holds and follow the variable:
+        reassigning it, or changing the frame in place, is seen by the next query."""
+        dataset = self._session.call(self._session.registry.add_variable(variable, name))
+        self._sync_datasets()
+        return dataset
+
     def _sync_datasets(self) -> None:
         with self._lock:
             ready = [wire.dataset_card(d) for d in self.datasets]
@@ -160,6 +169,26 @@ class ChatDF(anywidget.AnyWidget):
     def sql(self, query: str) -> pl.DataFrame:
         """Run one read-only SQL query over the registered datasets in a worker process."""
         return self._session.call(self._session.run_sql(query)).data
+
+    # -- results into the notebook ----------------------------------------------------
+
+    def export(
+        self, name: str, result: str | QueryResult | None = None, to: str = "polars"
+    ) -> Any:
+        """Bind a result (an id, a QueryResult, or None for the last one) to a notebook
+        variable without running it again; returns the bound value.
+
+        ``to="polars"`` or ``"pandas"`` give the rows; ``"lazy"`` gives a LazyFrame
+        that re-runs the SQL over the sources on ``collect()``, so it stays live.
+        """
+        kept = pick_result(self._session.results, result)
+        registry = self._session.registry
+        return export_result(user_namespace(), name, kept, to=to, sources=registry.provenance)
+
+    def code(self, result: str | QueryResult | None = None) -> str:
+        """Standalone Polars code that recreates a result (default: the last) without chatdf."""
+        kept = pick_result(self._session.results, result)
+        return code_for(kept, self._session.registry.provenance)
 
     # -- chat -------------------------------------------------------------------------
 

@@ -7,14 +7,18 @@ from typing import Any
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+import chatdf
 from chatdf import ChatDF
 from chatdf.magics import ChatDFMagics
 
-WIRED = all(hasattr(ChatDF, name) for name in ("export", "code", "add_variable"))
-"""ChatDF has the notebook methods (export, code, add_variable) the magics call."""
+WIRED = all(hasattr(ChatDF, name) for name in ("export", "code", "add_variable")) and hasattr(
+    chatdf, "load_ipython_extension"
+)
+"""ChatDF has the notebook methods the magics call, and ``chatdf`` the extension entry point."""
 
 needs_wiring = pytest.mark.skipif(
-    not WIRED, reason="ChatDF.export/code/add_variable are not wired into widget.py yet"
+    not WIRED,
+    reason="ChatDF.export/code/add_variable and chatdf.load_ipython_extension are not wired yet",
 )
 
 

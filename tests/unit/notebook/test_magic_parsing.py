@@ -32,6 +32,11 @@ def test_a_name_with_nothing_after_it_is_refused() -> None:
         parse_assignment("sales=")
 
 
+def test_a_name_sql_cannot_use_is_refused() -> None:
+    with pytest.raises(UsageError, match="'2024' cannot be a table name"):
+        parse_assignment("2024=sales.csv")
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 import pytest
+from _notebook_helpers import magics, markdown_texts, needs_wiring  # type: ignore[import-not-found]
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -18,8 +19,6 @@ from traitlets import TraitError
 import chatdf
 from chatdf import ChatDF
 from tests.fake_gemini import FakeGemini, function_call, text_chunks
-
-from _notebook_helpers import magics, markdown_texts, needs_wiring  # type: ignore[import-not-found]
 
 TOP_SQL = "SELECT city, price FROM cities WHERE price > 5 ORDER BY price DESC"
 TOP_ROWS = [
@@ -32,6 +31,23 @@ TOP_ROWS = [
 def script_top_cities(fake: FakeGemini) -> None:
     fake.add_stream([function_call("execute_sql", {"query": TOP_SQL})])
     fake.add_stream(text_chunks("Three cities cost more than 5.", n=4))
+
+
+# -- the extension ------------------------------------------------------------------
+
+
+@needs_wiring
+def test_load_ext_registers_the_magics_and_unload_closes_the_chat(gemini_env: FakeGemini) -> None:
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "chatdf")
+    try:
+        assert "chatdf" in ip.magics_manager.magics["line"]
+        assert "chatdf" in ip.magics_manager.magics["cell"]
+        chat = ip.run_line_magic("chatdf", "")
+    finally:
+        ip.run_line_magic("unload_ext", "chatdf")
+    assert "chatdf" not in ip.magics_manager.magics["line"]
+    assert chat.comm is None  # closed: its workers are gone
 
 
 # -- the default chat ---------------------------------------------------------------
@@ -172,10 +188,20 @@ def test_the_answer_streams_into_one_display(
     assert "_chatdf" not in shell.user_ns  # no query, nothing to bind
 
 
+def test_without_an_api_key_a_question_says_how_to_set_one(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY")
+    with capture_output(), pytest.raises(UsageError, match="No Gemini API key. Set GEMINI_API_KEY"):
+        shell.run_cell_magic("chatdf", "", "Anything?")
+
+
 def test_a_model_error_is_a_usage_error_and_binds_nothing(
     shell: InteractiveShell, gemini_env: FakeGemini
 ) -> None:
-    gemini_env.add_error(400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID")
+    gemini_env.add_error(
+        400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID"
+    )
     with capture_output(), pytest.raises(UsageError, match="API key"):
         shell.run_cell_magic("chatdf", "-o top", "Anything?")
     assert "top" not in shell.user_ns
@@ -201,12 +227,12 @@ def test_interrupting_a_question_stops_it_and_keeps_the_partial_answer(
 # -- %%chatdf --sql, export, code, history, usage ---------------------------------------------
 
 
-def test_a_sql_cell_binds_and_shows_the_rows(
-    shell: InteractiveShell, parquet_file: Path
-) -> None:
+def test_a_sql_cell_binds_and_shows_the_rows(shell: InteractiveShell, parquet_file: Path) -> None:
     shell.run_line_magic("chatdf", f"add cities={parquet_file}")
     with capture_output() as shown:
-        shell.run_cell_magic("chatdf", "--sql -o cheap", "SELECT city FROM cities WHERE price < 4 ORDER BY city")
+        shell.run_cell_magic(
+            "chatdf", "--sql -o cheap", "SELECT city FROM cities WHERE price < 4 ORDER BY city"
+        )
     assert shell.user_ns["cheap"].to_dicts() == [{"city": "Kyiv"}, {"city": "Lima"}]
     assert "Kyiv" in shown.outputs[0].data["text/html"]
     with capture_output():

@@ -11,14 +11,13 @@ from typing import Any
 import pandas as pd
 import polars as pl
 import pytest
+from _notebook_helpers import needs_wiring  # type: ignore[import-not-found]
 from IPython.core.interactiveshell import InteractiveShell
 from polars.testing import assert_frame_equal
 
 from chatdf import ChatDF, ChatDFError, QueryError, QueryResult
 from chatdf.export import code_for, export_result, pick_result, result_frame
 from tests.http_server import LocalHTTPServer
-
-from _notebook_helpers import needs_wiring  # type: ignore[import-not-found]
 
 JOIN_SQL = """
 SELECT o.city, sum(o.amount) AS total, c.country
@@ -75,8 +74,8 @@ def test_export_in_all_three_forms(chat: ChatDF, joined: QueryResult) -> None:
     as_lazy = export(chat, namespace, "top_lazy", "lazy")
 
     assert namespace["top"] is as_polars and as_polars.to_dicts() == EXPECTED
-    assert isinstance(namespace["top_pd"], pd.DataFrame)
-    assert namespace["top_pd"].to_dict("records") == EXPECTED
+    assert namespace["top_pd"] is as_pandas and isinstance(as_pandas, pd.DataFrame)
+    assert as_pandas.to_dict("records") == EXPECTED
     assert isinstance(namespace["top_lazy"], pl.LazyFrame)
     assert_frame_equal(as_lazy.collect(), joined.data)
 
@@ -145,7 +144,9 @@ def test_bad_variable_names_bind_nothing(
 
 
 def test_an_unknown_target_is_refused(chat: ChatDF, joined: QueryResult) -> None:
-    with pytest.raises(ChatDFError, match="Unknown export target 'excel'; use one of: polars, pandas, lazy"):
+    with pytest.raises(
+        ChatDFError, match="Unknown export target 'excel'; use one of: polars, pandas, lazy"
+    ):
         result_frame(joined, "excel", chat._session.registry.provenance)
 
 
@@ -174,9 +175,7 @@ def run_fresh(code: str, out: Path, cwd: Path) -> pl.DataFrame:
     program = "import sys\nsys.modules['chatdf'] = None\n" + code
     program += f"result.write_parquet({str(out)!r})\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATDF_", "GEMINI_"))}
-    subprocess.run(
-        [sys.executable, "-I", "-c", program], cwd=cwd, env=env, check=True, timeout=120
-    )
+    subprocess.run([sys.executable, "-I", "-c", program], cwd=cwd, env=env, check=True, timeout=120)
     return pl.read_parquet(out)
 
 
@@ -243,13 +242,15 @@ def test_code_keeps_odd_sql_exact_and_drops_what_comments_hide(
     chat.add(path, name="t")
     sql = (
         "SELECT a, 'say \"\"\"hi\"\"\"' AS quote, 'back\\\\slash' AS b -- read_csv('/etc/passwd')\n"
-        "FROM t ORDER BY a"
+        "    , 'two\n    lines' AS multi\n"
+        "    FROM t ORDER BY a"
     )
     chat.sql(sql)
     result = last_result(chat)
     code = code_for(result, chat._session.registry.provenance)
     compile(code, "<chatdf code>", "exec")
     assert "read_csv" not in code and "/etc/passwd" not in code
+    assert result.data["multi"][0] == "two\n    lines"
     assert_frame_equal(run_fresh(code, tmp_path / "out.parquet", tmp_path), result.data)
 
 
