@@ -203,6 +203,19 @@ class Session:
         self.new_conversation()
         return removed
 
+    async def preference(self, key: str, default: Any = None) -> Any:
+        """A UI preference kept in the store (e.g. the theme); ``default`` if unset or unreadable."""
+        try:
+            return await (await self.store()).get_setting(key, default)
+        except ChatDFError:
+            return default
+
+    async def set_preference(self, key: str, value: Any) -> None:
+        try:
+            await (await self.store()).set_setting(key, value)
+        except ChatDFError as exc:
+            log.warning("The %s preference could not be saved: %s", key, exc.message)
+
     async def usage(self) -> UsageSummary:
         store = await self.store()
         return await store.usage_summary(self.user_key, self.settings.token_limit)

@@ -117,6 +117,14 @@ class ChatDF(anywidget.AnyWidget):
         self._turn_message: str | None = None
         self._session.listeners.append(self._forward_event)
         self.on_msg(self._on_message)
+        if "theme" not in config.model_fields_set:  # CHATDF_THEME or theme= win over the saved one
+            saved = self._session.call(self._session.preference("theme", config.theme))
+            self.theme = saved if saved in ("system", "light", "dark") else config.theme
+        self.observe(self._save_theme, names="theme")
+
+    def _save_theme(self, change: dict[str, Any]) -> None:
+        # The settings menu writes the trait; keep the choice for the next session.
+        self._session.runtime.submit(self._session.set_preference("theme", change["new"]))
 
     def __repr__(self) -> str:
         names = ", ".join(d.name for d in self.datasets) or "no datasets"

@@ -162,3 +162,20 @@ def test_unwritable_history_location_falls_back_to_memory(fake_gemini: FakeGemin
             assert [c.title for c in chat.conversations] == ["hello"]
         finally:
             chat.close()
+
+
+def test_theme_choice_is_kept_for_the_next_session(tmp_path: Path, monkeypatch):
+    db = tmp_path / "prefs.db"
+    first = ChatDF(db_path=str(db))
+    assert first.theme == "system"
+    first.theme = "dark"  # what the settings menu does
+    first.close()
+
+    second = ChatDF(db_path=str(db))
+    assert second.theme == "dark"
+    second.close()
+
+    monkeypatch.setenv("CHATDF_THEME", "light")  # an explicit setting wins
+    third = ChatDF(db_path=str(db))
+    assert third.theme == "light"
+    third.close()
