@@ -47,16 +47,23 @@ function Onboarding({ onPick }: { onPick: (question: string) => void }) {
         <Icon name="database" /> {loading ? "Loading sample data…" : "Try with sample data"}
       </button>
       <p class="chatdf-onboarding__hint">Then try one of these (the sample is the iris flower dataset):</p>
-      <ul class="chatdf-chips" aria-label="Example questions">
-        {EXAMPLE_QUESTIONS.map((q) => (
-          <li key={q}>
-            <button type="button" class="chatdf-chip" onClick={() => onPick(q)}>
-              {q}
-            </button>
-          </li>
-        ))}
-      </ul>
+      <QuestionChips label="Example questions" questions={EXAMPLE_QUESTIONS} onPick={onPick} />
     </div>
+  );
+}
+
+/** Questions as buttons; picking one asks it. */
+function QuestionChips(props: { label: string; questions: readonly string[]; onPick: (q: string) => void }) {
+  return (
+    <ul class="chatdf-chips" aria-label={props.label}>
+      {props.questions.map((q) => (
+        <li key={q}>
+          <button type="button" class="chatdf-chip" onClick={() => props.onPick(q)}>
+            {q}
+          </button>
+        </li>
+      ))}
+    </ul>
   );
 }
 
@@ -68,15 +75,7 @@ function Suggestions({ cards, onPick }: { cards: DatasetCard[]; onPick: (q: stri
       <p class="chatdf-suggestions__title">
         <Icon name="sparkle" /> Suggested questions
       </p>
-      <ul class="chatdf-chips" aria-label="Suggested questions">
-        {questions.map((q) => (
-          <li key={q}>
-            <button type="button" class="chatdf-chip" onClick={() => onPick(q)}>
-              {q}
-            </button>
-          </li>
-        ))}
-      </ul>
+      <QuestionChips label="Suggested questions" questions={questions} onPick={onPick} />
     </div>
   );
 }
