@@ -567,18 +567,41 @@ class Notebook:
 
         A cell that raises stops the run, as in JupyterLab; with ``check`` that
         raises :class:`CellError`, otherwise the remaining cells stay unrun.
+        Markdown cells and empty code cells get no execution count, so only
+        the other code cells are waited for. Stored outputs are cleared first
+        (see :meth:`clear_outputs`).
         """
-        before = [self._prompt(i) for i in range(self.cells.count())]
+        runnable = self._runnable_cells()
+        if any(_PROMPT_DONE.match(self._prompt(i)) for i in runnable):
+            self.clear_outputs()
+        before = {i: self._prompt(i) for i in runnable}
         self.panel.click(position={"x": 5, "y": 5})  # make this notebook the current widget
         self.page.locator('.lm-MenuBar-itemLabel:text-is("Run")').click()
         self.page.locator('.lm-Menu-itemLabel:text-is("Run All Cells")').click()
         self._park_mouse()
-        for index, prompt in enumerate(before):
+        for index, prompt in before.items():
             self.wait_cell_done(index, timeout, before=prompt)
             if self.has_error(index):
                 if check:
                     raise CellError(self, index)
                 return
+
+    def clear_outputs(self) -> None:
+        """Clear every cell's outputs and execution count (Edit › Clear Outputs of All Cells).
+
+        A notebook saved with its outputs shows the counts a fresh kernel gives
+        again (``[1]:``, ``[2]:``, ...), so a finished re-run could not be told
+        from the stored prompt.
+        """
+        self.panel.click(position={"x": 5, "y": 5})  # make this notebook the current widget
+        self.page.locator('.lm-MenuBar-itemLabel:text-is("Edit")').click()
+        self.page.locator('.lm-Menu-itemLabel:text-is("Clear Outputs of All Cells")').click()
+        self.page.wait_for_function(
+            "(sel) => [...document.querySelectorAll(sel)].every("
+            "(p) => !/^\\[\\d+\\]:$/.test(p.textContent.trim()))",
+            arg=f"#{self._panel_id} .jp-Notebook .jp-Cell .jp-InputPrompt",
+            timeout=10_000,
+        )
 
     def run_cell(self, source: str, timeout: float = CELL_TIMEOUT, *, check: bool = True) -> int:
         """Type ``source`` into a new cell at the end, run it (Ctrl+Enter), return its index.
@@ -693,6 +716,13 @@ class Notebook:
         return widget
 
     # -- internals
+
+    def _runnable_cells(self) -> list[int]:
+        """Indexes of the code cells that have some source (those that get a count)."""
+        is_code = self.cells.evaluate_all(
+            "cells => cells.map((c) => c.classList.contains('jp-CodeCell'))"
+        )
+        return [i for i, code in enumerate(is_code) if code and self._source(self.cell(i)).strip()]
 
     def _prompt(self, index: int) -> str:
         return (self.cell(index).locator(".jp-InputPrompt").text_content() or "").strip()

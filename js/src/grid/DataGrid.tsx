@@ -331,7 +331,7 @@ function ExportButton({ resultId }: { resultId: string }) {
           aria-invalid={problem ? true : undefined}
           onInput={(e) => setName(e.currentTarget.value)}
           onKeyDown={(e) => e.key === "Escape" && setOpen(false)}
-          ref={(el) => el?.focus()}
+          ref={(el) => el?.focus({ preventScroll: true })}
         />
       </label>
       <button type="submit" class="chatdf-btn" disabled={busy}>
