@@ -30,7 +30,7 @@ NO_NPM = (
 
 
 class CustomBuildHook(BuildHookInterface):
-    """Build ``chatdf/static/widget.js`` and ``widget.css`` before packaging."""
+    """Build ``chatdf/static/widget.js``, ``widget.css`` and ``loader.js`` before packaging."""
 
     PLUGIN_NAME = "custom"
 
@@ -43,7 +43,7 @@ class CustomBuildHook(BuildHookInterface):
             return
         root = Path(self.root)
         js = root / "js"
-        bundle = [root / "chatdf" / "static" / name for name in ("widget.js", "widget.css")]
+        bundle = [root / "chatdf" / "static" / name for name in ("widget.js", "widget.css", "loader.js")]
         if not (js / "package.json").is_file():
             if all(path.is_file() for path in bundle):
                 return  # built elsewhere, sources not shipped alongside

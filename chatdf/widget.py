@@ -81,8 +81,9 @@ class ChatDF(anywidget.AnyWidget):
     >>> chat.sql("SELECT count(*) FROM table1")  # doctest: +SKIP
     """
 
-    _esm = _bundle_file("widget.js", _MISSING_BUNDLE_ESM)
-    _css = _bundle_file("widget.css", "")
+    # The saved widget state holds `_esm`: only the 1 KB loader goes there; it asks the
+    # kernel for the real bundle (`_on_bundle_request`), so saved notebooks stay small.
+    _esm = _bundle_file("loader.js", _MISSING_BUNDLE_ESM)
 
     _datasets = t.List(t.Dict()).tag(sync=True)
     """Dataset cards: registered datasets (status ``ready``) and adds in flight or failed."""
@@ -394,6 +395,9 @@ class ChatDF(anywidget.AnyWidget):
 
     def _on_message(self, _widget: Any, content: Any, buffers: list[bytes] | None = None) -> None:
         """Validate a browser message and run its handler on the session loop."""
+        if isinstance(content, dict) and content.get("type") == "bundle":
+            self._on_bundle_request(content.get("id"))
+            return
         try:
             request = wire.parse_request(content)
         except wire.BadMessage as exc:
@@ -414,6 +418,19 @@ class ChatDF(anywidget.AnyWidget):
             return
         self._requests[request.id] = future
         future.add_done_callback(lambda _f, rid=request.id: self._requests.pop(rid, None))
+
+    def _on_bundle_request(self, request_id: Any) -> None:
+        """Send the UI bundle to the loader (see ``_esm``); read from disk, so a rebuild shows."""
+        if not isinstance(request_id, str):
+            log.warning("chatdf: ignored a bundle request without an id")
+            return
+        try:
+            js, css = ((STATIC / name).read_text() for name in ("widget.js", "widget.css"))
+        except OSError:
+            missing = "the front-end bundle is missing; reinstall chatdf with npm on PATH"
+            self.send({"id": request_id, "error": {"message": missing}})
+            return
+        self.send({"id": request_id, "result": {"js": js, "css": css}})
 
     async def _answer(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> None:
         started = time.perf_counter()

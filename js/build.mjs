@@ -9,8 +9,9 @@ const watch = process.argv.includes("--watch");
 
 /** @type {import("esbuild").BuildOptions} */
 const options = {
-  entryPoints: ["src/index.ts"],
-  outfile: "../chatdf/static/widget.js",
+  // index.ts is the UI; loader.ts the tiny `_esm` that fetches it from the kernel.
+  entryPoints: { widget: "src/index.ts", loader: "src/loader.ts" },
+  outdir: "../chatdf/static",
   bundle: true,
   format: "esm",
   minify: true,
@@ -35,5 +36,5 @@ if (watch) {
   console.log("watching src/ for changes…");
 } else {
   await esbuild.build(options);
-  report(["../chatdf/static/widget.js", "../chatdf/static/widget.css"]);
+  report(["../chatdf/static/widget.js", "../chatdf/static/widget.css", "../chatdf/static/loader.js"]);
 }

@@ -14,13 +14,9 @@ from tests.fake_gemini import FakeGemini, function_call, text_chunks
 
 
 def saved_state_bytes(chat: ChatDF) -> int:
-    """What a saved notebook keeps of the widget's data: its synced state as JSON.
-
-    The bundle (``_esm``/``_css``) is left out: anywidget stores it too, but it is
-    the same few hundred KB for every widget, whatever the session did.
-    """
-    state = {k: v for k, v in chat.get_state().items() if k not in ("_esm", "_css")}
-    return len(json.dumps(state))
+    """What a saved notebook keeps of the widget: its whole synced state as JSON,
+    code (``_esm``, the loader) included."""
+    return len(json.dumps(chat.get_state()))
 
 
 def test_grid_pages_arrive_as_arrow_sorted_over_the_whole_result(chat: ChatDF, browser: Browser):
@@ -161,3 +157,13 @@ def test_saved_state_stays_small_after_large_results(chat: ChatDF, browser: Brow
     _header, buffers = browser.request("page", result_id=answer.result_id, offset=999_950)
     assert arrow_page(buffers)["i"].to_list()[-1] == 999_999
     assert saved_state_bytes(chat) < 100_000
+
+
+def test_the_loader_gets_the_ui_bundle_over_the_comm(chat: ChatDF, browser: Browser):
+    # Only the small loader is saved with the notebook; the UI arrives on request.
+    assert len(chat.get_state()["_esm"]) < 4_000
+    browser.send({"type": "bundle", "id": "b-1"})
+    reply, _ = browser.comm.reply("b-1")
+    assert reply["result"]["js"].startswith(("import", "var", "function", "const", "let", "(", "/*"))
+    assert "export" in reply["result"]["js"] and ".chatdf" in reply["result"]["css"]
+    assert len(reply["result"]["js"]) > 100_000
