@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import polars as pl
 
+from bench.engine import ensure_wide  # the same generated file as the engine bench
 from tests.fake_gemini import TEST_API_KEY, FakeGemini, function_call, text_chunks
 from tests.ui.harness import JupyterLabServer, Notebook, chatdf_source, launch_chromium
 
@@ -60,22 +60,6 @@ CLICK_NEXT_JS = """async (grid) => {
   await new Promise((resolve) => requestAnimationFrame(() => resolve()));
   return { ms: performance.now() - started, text: range.textContent, firstCell: grid.querySelector("tbody td").textContent };
 }"""
-
-
-def ensure_wide(rows: int) -> Path:
-    path = DATA / f"wide-{rows}.parquet"
-    if not path.exists():
-        print(f"generating {path.name} ...", flush=True)
-        DATA.mkdir(parents=True, exist_ok=True)
-        i = pl.int_range(0, rows, dtype=pl.Int64)
-        pl.LazyFrame().select(
-            id=i,
-            value=i.cast(pl.Float64) * 0.5,
-            name=pl.format("customer-{}", i),
-            category=pl.format("cat-{}", i % 20),
-            day=pl.date(2024, 1, 1) + pl.duration(days=i % 365),
-        ).sink_parquet(path)
-    return path
 
 
 def page_clicks(notebook: Notebook, grid: Any, pages: int, received: list[int]) -> dict[str, Any]:

@@ -248,7 +248,6 @@ class ChatDF(anywidget.AnyWidget):
         finally:
             if not finished:
                 self._session.stop()  # the consumer gave up early: stop the turn
-        self._sync_datasets()
 
     def stop(self) -> bool:
         """Stop the answer being streamed (and its running query); the partial text is kept."""
