@@ -18,6 +18,10 @@ transfer    1M / 10M-row results into the kernel: time and peak RSS, each
 tpch        a handful of TPC-H queries: Engine vs in-process Polars vs DuckDB
 loop        max scheduling delay of a 10 ms ticker on the kernel loop while a
             long query runs in a worker
+egress      a ~100 MB parquet served over HTTP (by a separate process): a full
+            scan and a selective query read through chatdf's egress proxy, read
+            by Polars straight from the server (unguarded, as before issue #9),
+            and from the local file; plus the time to add the URL
 """
 
 from __future__ import annotations
@@ -116,7 +120,7 @@ TPCH_QUERIES = {
 }
 
 TRANSFER_SQL = "SELECT * FROM wide"
-SECTIONS = ("roundtrip", "transfer", "tpch", "loop")
+SECTIONS = ("roundtrip", "transfer", "tpch", "loop", "egress")
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -469,6 +473,115 @@ async def bench_loop(target_s: float) -> dict[str, Any]:
     return result
 
 
+EGRESS_QUERIES = {
+    "full scan": "SELECT COUNT(*) AS n, SUM(value) AS v, MAX(name) AS top, "
+    "COUNT(DISTINCT category) AS c, MAX(day) AS d, SUM(amount) AS a FROM t",
+    "selective": "SELECT * FROM t WHERE id BETWEEN 1000000 AND 1000100",
+}
+
+
+def ensure_egress_file(rows: int) -> Path:
+    """Parquet that compresses about as badly as real data (~7 bytes a row)."""
+    path = DATA / f"egress-{rows}.parquet"
+    if not path.exists():
+        print(f"generating {path.name} ...", flush=True)
+        DATA.mkdir(parents=True, exist_ok=True)
+        i = pl.int_range(0, rows, dtype=pl.Int64)
+        (
+            pl.LazyFrame()
+            .select(
+                id=i,
+                value=(i * 2654435761 % 1000003).cast(pl.Float64) * 0.001,
+                name=pl.format("customer-{}", (i * 48271) % 10_000_019),
+                category=pl.format("cat-{}", i % 20),
+                day=pl.date(2024, 1, 1) + pl.duration(days=i % 365),
+                amount=(i * 69069) % 999_983,
+            )
+            .sink_parquet(path)
+        )
+    return path
+
+
+def serve_http(folder: Path) -> None:
+    """``--serve-http DIR``: serve DIR (HEAD, ranges) until killed; print the port first."""
+    from tests.http_server import LocalHTTPServer
+
+    server = LocalHTTPServer(folder).start()
+    print(server.port, flush=True)
+    server._thread.join()
+
+
+async def bench_egress(rows: int, repeats: int) -> dict[str, Any]:
+    """Full and selective queries: egress proxy vs Polars' own HTTP vs the local file."""
+    from chatdf.datasets import DatasetRegistry
+
+    path = ensure_egress_file(rows)
+    size_mb = path.stat().st_size / 1e6
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve-http", str(path.parent)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = f"http://127.0.0.1:{int(server.stdout.readline())}/{path.name}"
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            settings = load_settings(allow_private_urls=True)  # the server is on 127.0.0.1
+            registry = DatasetRegistry(settings, workdir)
+            engine = engine_for(workdir)
+            try:
+                t = time.perf_counter()
+                await registry.add(url, "t")
+                add_s = time.perf_counter() - t
+                sources = {
+                    "local file": {"t": TableSource(name="t", kind="parquet", location=str(path))},
+                    "HTTP, Polars direct (unguarded)": {
+                        "t": TableSource(name="t", kind="url", location=url)
+                    },
+                    "HTTP via egress proxy": {"t": registry.tables()["t"]},
+                }
+                await engine.run("SELECT 1 AS one", {})  # start the pool
+                await asyncio.sleep(1)
+                timings: dict[str, dict[str, float]] = {}
+                kernel_cpu: dict[str, dict[str, float]] = {}
+                for query_name, sql in EGRESS_QUERIES.items():
+                    for mode, tables in sources.items():
+                        runs, cpu = [], []
+                        for _ in range(repeats):
+                            c, t = time.process_time(), time.perf_counter()
+                            await engine.run(sql, tables)
+                            runs.append(time.perf_counter() - t)
+                            cpu.append(time.process_time() - c)
+                        timings.setdefault(query_name, {})[mode] = median(runs)
+                        kernel_cpu.setdefault(query_name, {})[mode] = median(cpu)
+            finally:
+                await engine.close()
+                registry.close()
+    finally:
+        server.kill()
+        server.wait()
+    local = "local file"
+    rows_out = [
+        [f"{query} / {mode}", seconds, seconds / by_mode[local], kernel_cpu[query][mode]]
+        for query, by_mode in timings.items()
+        for mode, seconds in by_mode.items()
+    ]
+    table(
+        f"Remote parquet ({size_mb:.0f} MB, {rows:,} rows; median of {repeats}); "
+        f"adding the URL took {add_s:.2f} s",
+        ["query / read by", "s", "x local", "kernel CPU s"],
+        rows_out,
+    )
+    return {
+        "size_mb": size_mb,
+        "rows": rows,
+        "add_s": add_s,
+        "seconds": timings,
+        "kernel_cpu_s": kernel_cpu,
+    }
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     results: dict[str, Any] = {
@@ -486,6 +599,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         results["tpch"] = await bench_tpch(0.1 if quick else 1, 1 if quick else 3)
     if "loop" in only:
         results["loop"] = await bench_loop(3.0 if quick else 10.0)
+    if "egress" in only:
+        rows, repeats = (3_000_000, 1) if quick else (14_500_000, 3)  # 21 MB / 102 MB
+        results["egress"] = await bench_egress(rows, repeats)
     return results
 
 
@@ -497,9 +613,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--measure-transfer", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--serve-http", type=Path, metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_transfer:
         measure_transfer(*args.measure_transfer)
+        sys.exit(0)
+    if args.serve_http:
+        serve_http(args.serve_http)
         sys.exit(0)
     numbers = asyncio.run(main(args))
     text = json.dumps(numbers, indent=2)

@@ -3,9 +3,12 @@
 A source becomes a :class:`~chatdf.models.Dataset` only after every check
 passed, so a failed :meth:`DatasetRegistry.add` leaves the registry as it was.
 
-- http(s) URL: :mod:`chatdf.urlguard` checks the scheme and address, then a
-  HEAD (redirects re-checked by hand), the ``PAR1`` magic from a ranged GET,
-  and the schema and row count from the parquet footer via Polars.
+- http(s) URL: fetched only through :class:`chatdf.net.Egress`, which checks
+  the scheme and the address it actually connects to on every hop and
+  redirect: a HEAD, the ``PAR1`` magic from a ranged GET, then the schema and
+  row count from the parquet footer, read by Polars through the session's
+  :class:`chatdf.net.EgressProxy`. The proxy's location for the URL is what
+  workers and lazy exports scan; they never contact the real host.
 - Local path or glob: parquet or CSV by extension, parquet files checked for
   their magic bytes; row counts from parquet metadata or a lazy CSV count.
 - polars DataFrame/LazyFrame, pandas DataFrame, pyarrow Table: written once
@@ -47,13 +50,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import httpx
 import polars as pl
 
 from .errors import DatasetError
 from .models import Dataset, SourceKind, TableSource, columns_of
+from .net import MAX_REDIRECTS, Egress, EgressError, EgressProxy, egress_failure, is_url
+from .net.egress import EgressResponse
+from .net.proxy import POLARS_STORAGE_OPTIONS
 from .settings import Settings
-from .urlguard import MAX_REDIRECTS, is_url, send_checked
 
 T = TypeVar("T")
 Namespace = MutableMapping[str, Any]
@@ -107,9 +111,13 @@ class _Loaded:
     ipc_path: Path | None = None
     fingerprint: Any = None
     """Of the in-memory frame, taken just before it was written."""
+    release: Callable[[], None] | None = None
+    """Drops the egress proxy's route of a URL that ends up not registered."""
 
     def discard(self) -> None:
         _unlink(self.ipc_path)
+        if self.release is not None:
+            self.release()
 
 
 @dataclass(eq=False)
@@ -142,7 +150,9 @@ class Provenance:
     absolute path or glob (None for frames). For a frame, ``variable`` is the
     notebook variable that holds it (None if unknown) and ``current()`` returns
     its data as a polars DataFrame as it is now (the last snapshot once the
-    object is gone).
+    object is gone). ``scan_location`` is what chatdf itself scans: for a URL
+    the session's egress proxy (valid while the session is open), for a file
+    the path.
     """
 
     name: str
@@ -150,6 +160,7 @@ class Provenance:
     location: str | None
     variable: str | None = None
     current: Callable[[], pl.DataFrame] | None = field(default=None, repr=False)
+    scan_location: str | None = None
 
 
 class DatasetRegistry:
@@ -164,6 +175,10 @@ class DatasetRegistry:
     head_timeout, schema_timeout
         Seconds for URL requests and for reading a remote schema; tests
         shorten them.
+    egress
+        The checked client every URL is fetched through (the registry owns
+        and closes it); default ``Egress()`` with the real address rules.
+        Tests pass one with their own address classifier or resolver.
     """
 
     def __init__(
@@ -173,11 +188,14 @@ class DatasetRegistry:
         *,
         head_timeout: float = HEAD_TIMEOUT,
         schema_timeout: float = SCHEMA_TIMEOUT,
+        egress: Egress | None = None,
     ) -> None:
         self.settings = settings
         self.workdir = Path(workdir)
         self.head_timeout = head_timeout
         self.schema_timeout = schema_timeout
+        self.egress = egress if egress is not None else Egress()
+        self._proxy: EgressProxy | None = None  # started with the first URL
         self._entries: dict[str, _Entry] = {}
         # Every IPC path handed out, so close() also finds files that a
         # cancelled add's thread finished writing after nobody was waiting.
@@ -215,7 +233,9 @@ class DatasetRegistry:
         table = entry.table
         if table.kind != "ipc":
             location = entry.dataset.source if table.kind == "url" else table.location
-            return Provenance(entry.dataset.name, entry.dataset.kind, location)
+            return Provenance(
+                entry.dataset.name, entry.dataset.kind, location, scan_location=table.location
+            )
         variable = entry.variable
         if variable is None and self.namespace is not None and entry.frame is not None:
             frame = entry.frame()
@@ -418,6 +438,8 @@ class DatasetRegistry:
         entry = self._entry(name)
         del self._entries[entry.dataset.name]
         _unlink(entry.ipc_path)
+        if entry.table.kind == "url":
+            self._release_route(entry.table.location)
 
     def rename(self, old: str, new: str) -> Dataset:
         """Give a dataset another name, keeping its position and data."""
@@ -466,6 +488,7 @@ class DatasetRegistry:
         )
         current = entry.dataset.name
         entry.dataset = _dataset(current, loaded)
+        old_location = entry.table.location
         entry.table = TableSource(
             name=current,
             kind=entry.table.kind,
@@ -475,6 +498,8 @@ class DatasetRegistry:
         entry.ipc_path = loaded.ipc_path
         if old_ipc != loaded.ipc_path:
             _unlink(old_ipc)
+        if entry.table.kind == "url" and old_location != loaded.location:
+            self._release_route(old_location)
 
     # -- live notebook frames --------------------------------------------------
 
@@ -568,6 +593,10 @@ class DatasetRegistry:
         for path in self._ipc_paths:
             _unlink(path)
         self._ipc_paths.clear()
+        if self._proxy is not None:
+            self._proxy.close()
+            self._proxy = None
+        self.egress.close()
 
     # -- names -----------------------------------------------------------------
 
@@ -640,64 +669,66 @@ class DatasetRegistry:
         return await asyncio.to_thread(_fingerprint_and_write, source, path)
 
     async def _load_url(self, url: str, allow_private: bool) -> _Loaded:
-        # Each request has head_timeout through httpx; the outer bound also
-        # covers DNS, which has no timeout of its own.
+        # Each request has head_timeout for connecting and each read; the outer
+        # bound covers the whole probe, redirects included.
         probe_budget = self.head_timeout * 2 * (MAX_REDIRECTS + 1)
         final = await _bounded(
             lambda: self._probe_url(url, allow_private),
             probe_budget,
             f"Could not access URL: no response within {probe_budget:g} s: {url}",
         )
-        schema, rows = await _bounded(
-            lambda: _parquet_schema_and_rows(final, what="URL"),
-            self.schema_timeout,
-            f"Could not read the parquet schema within {self.schema_timeout:g} s: {url}",
-        )
-        return _Loaded("url", url, "url", final, schema, rows)
+        # From here on Polars reads the file, through the proxy and so through the egress.
+        proxy = self._egress_proxy()
+        location = proxy.add(final, allow_private=allow_private)
+        try:
+            schema, rows = await _bounded(
+                lambda: _url_schema_and_rows(location, url),
+                self.schema_timeout,
+                f"Could not read the parquet schema within {self.schema_timeout:g} s: {url}",
+            )
+        except BaseException:
+            proxy.remove(location)
+            raise
+        loaded = _Loaded("url", url, "url", location, schema, rows)
+        loaded.release = lambda: self._release_route(location)
+        return loaded
 
     def _probe_url(self, url: str, allow_private: bool) -> str:
         """HEAD, then a ranged GET of the magic bytes; returns the URL that answered."""
         try:
-            with httpx.Client(timeout=self.head_timeout) as client:
-                head = send_checked(client, "HEAD", url, allow_private=allow_private)
-                head.close()
+            with self.egress.open(
+                "HEAD", url, allow_private=allow_private, timeout=self.head_timeout
+            ) as head:
                 # Some servers refuse HEAD but serve GET; the ranged GET decides then.
-                if head.status_code >= 400 and head.status_code not in (405, 501):
+                if head.status >= 400 and head.status not in (405, 501):
                     raise _access_error(url, head)
-                get = send_checked(
-                    client,
-                    "GET",
-                    str(head.url),
-                    allow_private=allow_private,
-                    headers={"Range": "bytes=0-3"},
-                )
-                try:
-                    if get.status_code >= 400:
-                        raise _access_error(url, get)
-                    magic = b""
-                    for chunk in get.iter_bytes():
-                        magic += chunk
-                        if len(magic) >= len(PARQUET_MAGIC):
-                            break  # a server ignoring Range would send it all
-                finally:
-                    get.close()
-        except httpx.TimeoutException:
-            raise DatasetError(
-                f"Could not access URL: no response within {self.head_timeout:g} s: {url}",
-                details={"url": url},
-            ) from None
-        except httpx.HTTPError as exc:
-            raise DatasetError(
-                f"Could not access URL: {exc or type(exc).__name__}: {url}", details={"url": url}
-            ) from None
-        except httpx.InvalidURL as exc:  # not an HTTPError; a redirect's Location can cause it
-            raise DatasetError(f"Invalid URL format: {exc}: {url}", details={"url": url}) from None
-        if magic[: len(PARQUET_MAGIC)] != PARQUET_MAGIC:
+            with self.egress.open(
+                "GET",
+                head.url,
+                allow_private=allow_private,
+                headers={"Range": "bytes=0-3"},
+                timeout=self.head_timeout,
+            ) as get:
+                if get.status >= 400:
+                    raise _access_error(url, get)
+                magic = get.read_prefix(len(PARQUET_MAGIC))  # a server ignoring Range sends more
+        except EgressError as exc:
+            raise DatasetError(exc.message, details={**exc.details, "url": url}) from None
+        if magic != PARQUET_MAGIC:
             raise DatasetError(
                 f"Not a valid parquet file: {url} does not start with the parquet magic bytes.",
-                details={"url": url},
+                details={"url": url, "reason": "not_parquet"},
             )
-        return str(get.url)
+        return get.url
+
+    def _egress_proxy(self) -> EgressProxy:
+        if self._proxy is None:
+            self._proxy = EgressProxy(self.egress)
+        return self._proxy
+
+    def _release_route(self, location: str) -> None:
+        if self._proxy is not None:
+            self._proxy.remove(location)
 
 
 # -- helpers ------------------------------------------------------------------
@@ -739,13 +770,16 @@ def _identity(source: Any, urls_only: bool) -> tuple[str, Any]:
         if urls_only:
             raise DatasetError(
                 "Invalid URL format: give an http:// or https:// URL to a parquet file.",
-                details={"source": text},
+                details={"source": text, "reason": "scheme"},
             )
         if not text:
             raise DatasetError("Give a URL, a file path or a DataFrame to load.")
         return f"path:{os.path.abspath(os.path.expanduser(text))}", None
     if urls_only:
-        raise DatasetError("Invalid URL format: give an http:// or https:// URL to a parquet file.")
+        raise DatasetError(
+            "Invalid URL format: give an http:// or https:// URL to a parquet file.",
+            details={"reason": "scheme"},
+        )
     _frame_label(source)  # refuse unsupported types before any work
     return f"frame:{id(source)}", source
 
@@ -904,11 +938,11 @@ def _dataset(name: str, loaded: _Loaded) -> Dataset:
     )
 
 
-def _access_error(url: str, response: httpx.Response) -> DatasetError:
-    status = f"{response.status_code} {response.reason_phrase}".strip()
+def _access_error(url: str, response: EgressResponse) -> DatasetError:
+    status = f"{response.status} {response.reason_phrase}".strip()
     return DatasetError(
         f"Could not access URL ({status}): {url}",
-        details={"url": url, "status": response.status_code},
+        details={"url": url, "status": response.status, "reason": "status"},
     )
 
 
@@ -940,6 +974,26 @@ def _parquet_schema_and_rows(location: str, what: str) -> tuple[pl.Schema, int]:
             f"Not a valid parquet file: could not read the schema from the {what} "
             f"({_polars_message(exc)}).",
             details={"location": location},
+        ) from None
+    return schema, int(rows)
+
+
+def _url_schema_and_rows(location: str, url: str) -> tuple[pl.Schema, int]:
+    """Schema and row count of a URL's parquet footer, read through the egress proxy."""
+    try:
+        scan = pl.scan_parquet(location, storage_options=POLARS_STORAGE_OPTIONS)
+        schema = scan.collect_schema()
+        rows = scan.select(pl.len()).collect().item()
+    except Exception as exc:
+        failure = egress_failure(str(exc))
+        if failure is not None:  # refused or failed in the egress path (e.g. a redirect)
+            raise DatasetError(
+                failure["message"], details={"url": url, "reason": failure["reason"]}
+            ) from None
+        message = _polars_message(exc).replace(location, url)  # the proxy's secret stays here
+        raise DatasetError(
+            f"Not a valid parquet file: could not read the schema from the URL ({message}).",
+            details={"url": url, "reason": "not_parquet"},
         ) from None
     return schema, int(rows)
 

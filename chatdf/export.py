@@ -26,6 +26,7 @@ from .engine import guard
 from .engine.sqlguard import PolarsDialect
 from .errors import ChatDFError, QueryError
 from .models import QueryResult
+from .net.proxy import POLARS_STORAGE_OPTIONS
 
 ExportTarget = Literal["polars", "pandas", "lazy"]
 EXPORT_TARGETS: tuple[str, ...] = get_args(ExportTarget)
@@ -142,7 +143,8 @@ def export_result(
 def lazy_result(result: QueryResult, sources: Sources) -> pl.LazyFrame:
     """A LazyFrame that runs the result's SQL over its sources when collected.
 
-    Files and URLs are scanned again; a notebook frame is read as it is at
+    Files and URLs are scanned again (a URL through the session's egress proxy,
+    so only while the session is open); a notebook frame is read as it is at
     collect time (its variable looked up again), so the frame stays live.
     """
     provenance = _provenance(result, sources)
@@ -209,7 +211,11 @@ def _tokens(sql: str) -> list[tuple[Any, str]]:
 
 
 def _scan(source: Provenance) -> pl.LazyFrame:
-    if source.kind in ("url", "parquet"):
+    if source.kind == "url":
+        # Through the session's egress proxy, never the remote host itself.
+        assert source.scan_location is not None  # every URL provenance has one
+        return pl.scan_parquet(source.scan_location, storage_options=POLARS_STORAGE_OPTIONS)
+    if source.kind == "parquet":
         return pl.scan_parquet(source.location)
     if source.kind == "csv":
         return pl.scan_csv(source.location)

@@ -5,13 +5,20 @@ It serves the files of one folder with HEAD, GET and single-range GET
 parquet over HTTP. Tests shape its behaviour per path::
 
     server.redirects["/old.parquet"] = "/iris.parquet"      # 302 to a path or full URL
+    server.redirect("/d.parquet", url, range_prefix="bytes=-")  # ...only Polars' footer reads
     server.statuses["/gone.parquet"] = 410                  # answer this status, empty body
     server.slow("/slow.parquet", 2.0, method="HEAD")        # sleep before answering
     server.slow("/big.parquet", 2.0, range_prefix="bytes=-") # ...only Polars' footer reads
     server.no_head.add("/s3ish.parquet")                    # answer HEAD with 405
+    server.keep_alive = False                               # one request per connection
 
 Every request is recorded in ``server.requests`` as ``(method, path, range)``
 so tests can assert on what a client actually fetched.
+
+``LocalHTTPServer(root, host="127.0.0.2")`` listens on another loopback
+address (Linux routes all of 127/8 to loopback), so a test can treat one
+server as public and another as private; ``port=`` picks the port, so two
+servers can share one (a rebinding host name then reaches either).
 """
 
 from __future__ import annotations
@@ -35,17 +42,20 @@ class Request(NamedTuple):
 
 
 class LocalHTTPServer:
-    """Serve ``root`` on ``127.0.0.1`` on a free port in a daemon thread."""
+    """Serve ``root`` on ``host`` (127.0.0.1) on a free port in a daemon thread."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0) -> None:
         self.root = Path(root)
+        self.host = host
         self.redirects: dict[str, str] = {}
+        self.range_redirects: list[tuple[str, str, str]] = []
         self.statuses: dict[str, int] = {}
         self.delays: list[tuple[str, float, str | None, str | None]] = []
         self.no_head: set[str] = set()
+        self.keep_alive = True
         self.requests: list[Request] = []
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _Server((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         # A short poll interval lets stop() return quickly instead of in up to 0.5 s.
         self._thread = threading.Thread(
@@ -63,6 +73,16 @@ class LocalHTTPServer:
         """Sleep ``seconds`` before answering ``path`` (for one method / kind of range)."""
         self.delays.append((path, seconds, method, range_prefix))
 
+    def redirect(self, path: str, target: str, *, range_prefix: str) -> None:
+        """Answer 302 to ``target`` only for requests to ``path`` whose Range starts so."""
+        self.range_redirects.append((path, range_prefix, target))
+
+    def _redirect_for(self, request: Request) -> str | None:
+        for path, prefix, target in self.range_redirects:
+            if path == request.path and (request.range or "").startswith(prefix):
+                return target
+        return self.redirects.get(request.path)
+
     def _delay_for(self, request: Request) -> float:
         for path, seconds, method, prefix in self.delays:
             if path != request.path or (method and method != request.method):
@@ -76,9 +96,9 @@ class LocalHTTPServer:
     def port(self) -> int:
         return self._httpd.server_address[1]
 
-    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
+    def url(self, path: str = "/", host: str | None = None) -> str:
         """The full URL of ``path``; ``host="localhost"`` exercises name resolution."""
-        return f"http://{host}:{self.port}/{path.lstrip('/')}"
+        return f"http://{host or self.host}:{self.port}/{path.lstrip('/')}"
 
     def start(self) -> LocalHTTPServer:
         self._thread.start()
@@ -98,6 +118,13 @@ class LocalHTTPServer:
         self.stop()
 
 
+class _Server(ThreadingHTTPServer):
+    # Clients that read in parallel (Polars, the egress proxy) open dozens of
+    # connections at once; the default backlog of 5 drops some and the client's
+    # SYN retry costs a second.
+    request_queue_size = 128
+
+
 def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -111,6 +138,12 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._serve(body=True)
 
+        def end_headers(self) -> None:
+            if not server.keep_alive:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            super().end_headers()
+
         def _serve(self, body: bool) -> None:
             path = unquote(urlsplit(self.path).path)
             request = Request(self.command, path, self.headers.get("Range"))
@@ -119,8 +152,9 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
             if delay and server._stopping.wait(delay):
                 self.close_connection = True
                 return
-            if path in server.redirects:
-                return self._empty(HTTPStatus.FOUND, {"Location": server.redirects[path]})
+            target = server._redirect_for(request)
+            if target is not None:
+                return self._empty(HTTPStatus.FOUND, {"Location": target})
             if path in server.statuses:
                 return self._empty(server.statuses[path])
             if not body and path in server.no_head:

@@ -35,6 +35,14 @@ OOM_MARKER = "memory allocation of"
 
 _CACHE_SIZE = 32
 _MESSAGE_LIMIT = 2000
+# A "url" table is read only through the kernel's egress proxy on 127.0.0.1
+# (chatdf/net/proxy.py), which fetches the real URL through the checked egress
+# path; a worker never contacts the remote host. The proxy answers a refused or
+# failed fetch with a body starting with this marker, which Polars quotes in its
+# error. (Literals, not imports: this script loads no chatdf modules.)
+_EGRESS_ORIGIN = "http://127.0.0.1:"
+_EGRESS_MARKER = "chatdf-egress: "
+_URL_STORAGE_OPTIONS = {"max_retries": 2}
 
 
 def main(conn: Any, lifeline_fd: int, kernel_pid: int, memory_mb: int) -> None:
@@ -105,7 +113,11 @@ def _frame(pl: Any, spec: dict[str, Any], frames: OrderedDict) -> Any:
         frames.move_to_end(key)
         return frames[key]
     kind, location = spec["kind"], spec["location"]
-    if kind in ("parquet", "url"):
+    if kind == "url":
+        if not location.startswith(_EGRESS_ORIGIN):
+            raise ConnectionRefusedError("a URL table is read only through chatdf's egress proxy")
+        frame = pl.scan_parquet(location, storage_options=dict(_URL_STORAGE_OPTIONS))
+    elif kind == "parquet":
         frame = pl.scan_parquet(location)
     elif kind == "csv":
         frame = pl.scan_csv(location)
@@ -128,17 +140,38 @@ def _describe(pl: Any, exc: BaseException, tables: list[dict[str, Any]]) -> dict
         return _error("memory", "The query ran out of memory in its worker.", details, fatal=True)
     if isinstance(exc, pl.exceptions.PanicException):
         return _error("crashed", f"Polars failed unexpectedly: {text}", details, fatal=True)
-    urls = [t["name"] for t in tables if t["kind"] == "url"]
+    urls = [t for t in tables if t["kind"] == "url"]
     if _is_network(exc, text) and urls:
-        details["tables"] = urls
-        return _error(
-            "network", f"Could not read {', '.join(urls)} over the network: {text}", details
-        )
+        names = ", ".join(t["name"] for t in urls)
+        details["tables"] = [t["name"] for t in urls]
+        failure = _egress_failure(str(exc))
+        if failure is not None:  # the egress path refused or failed: say what and why
+            details["reason"] = failure["reason"]
+            return _error(
+                "network", f"Could not read {names} over the network: {failure['message']}", details
+            )
+        details["reason"] = "connection"
+        for table in urls:  # the proxy's location carries its secret; name the table instead
+            text = text.replace(table["location"], table["name"])
+            text = text.replace(table["location"].split("/", 3)[-1], table["name"])
+        return _error("network", f"Could not read {names} over the network: {text}", details)
     if isinstance(exc, OSError):
         return _error("sql", f"Could not read the data: {text}", details)
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return _error("cancelled", "The query was interrupted.", details, fatal=True)
     return _error("sql", text, details)
+
+
+def _egress_failure(text: str) -> dict[str, Any] | None:
+    """The proxy's ``{"reason", "message"}`` quoted in a Polars error, or None."""
+    start = text.find(_EGRESS_MARKER)
+    if start < 0:
+        return None
+    try:
+        found, _ = json.JSONDecoder().raw_decode(text, start + len(_EGRESS_MARKER))
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) and "reason" in found and "message" in found else None
 
 
 def _is_network(exc: BaseException, text: str) -> bool:

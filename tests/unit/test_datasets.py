@@ -76,7 +76,11 @@ async def test_a_parquet_url_is_registered_from_its_footer(
     assert friendly(ds) == SAMPLE_TYPES
     assert ds.schema["seen"].dtype.startswith("Datetime")
     table = registry.tables()["table1"]
-    assert (table.kind, table.location) == ("url", url)
+    # Workers scan the session's egress proxy, never the host itself.
+    assert table.kind == "url" and table.location.startswith("http://127.0.0.1:")
+    assert http_server.url() not in table.location
+    source = registry.provenance("table1")
+    assert (source.location, source.scan_location) == (url, table.location)
     # HEAD, the 4 magic bytes, then Polars' footer reads: every GET is ranged,
     # so the row count came from metadata and the file was never downloaded whole.
     methods = [(r.method, r.range) for r in http_server.requests]
@@ -89,11 +93,16 @@ async def test_private_urls_follow_the_setting(
 ) -> None:
     monkeypatch.setenv("CHATDF_ALLOW_PRIVATE_URLS", "1")
     registry = DatasetRegistry(load_settings(), workdir)
-    ds = await registry.add(http_server.url("sample.parquet"))
-    assert ds.row_count == 5
-    # The model's tool passes allow_private=False explicitly, whatever the setting says.
-    with pytest.raises(DatasetError, match="private"):
-        await registry.add(http_server.url("sample.parquet", host="localhost"), allow_private=False)
+    try:
+        ds = await registry.add(http_server.url("sample.parquet"))
+        assert ds.row_count == 5
+        # The model's tool passes allow_private=False explicitly, whatever the setting says.
+        with pytest.raises(DatasetError, match="private"):
+            await registry.add(
+                http_server.url("sample.parquet", host="localhost"), allow_private=False
+            )
+    finally:
+        registry.close()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
@@ -205,40 +214,10 @@ async def test_redirects_are_followed_when_allowed(
     url = http_server.url("latest.parquet")
     ds = await registry.add(url, allow_private=True)
     assert (ds.source, ds.row_count) == (url, 5)
-    # Workers read the checked final address, not whatever the first hop says later.
-    assert registry.tables()["table1"].location == http_server.url("sample.parquet")
-
-
-@pytest.fixture
-def rebinding_dns(monkeypatch: pytest.MonkeyPatch) -> str:
-    """``data.example`` resolves to a public address once, then to 127.0.0.1.
-
-    This is how a hostile DNS server gets past a one-time check; here it lets
-    a "public" first hop reach the local test server so its redirect can be
-    tested with allow_private=False.
-    """
-    real = socket.getaddrinfo
-    lookups = 0
-
-    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        nonlocal lookups
-        if host == "data.example":
-            lookups += 1
-            host = "93.184.216.34" if lookups == 1 else "127.0.0.1"
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return "data.example"
-
-
-async def test_a_redirect_to_a_private_address_is_refused(
-    registry: DatasetRegistry, http_server: LocalHTTPServer, rebinding_dns: str
-) -> None:
-    http_server.redirects["/go.parquet"] = http_server.url("sample.parquet")  # 127.0.0.1
-    with pytest.raises(DatasetError, match=r"Refused URL: 127\.0\.0\.1 is a private"):
-        await registry.add(http_server.url("go.parquet", host=rebinding_dns))
-    # The first hop was asked; the private target never was.
-    assert [r.path for r in http_server.requests] == ["/go.parquet"]
+    # The proxy reads the checked final address, not whatever the first hop says later.
+    probe = ["/latest.parquet", "/v2/data.parquet", "/sample.parquet", "/sample.parquet"]
+    assert [r.path for r in http_server.requests][:4] == probe
+    assert {r.path for r in http_server.requests[4:]} == {"/sample.parquet"}
 
 
 async def test_a_server_refusing_head_is_checked_with_get(
