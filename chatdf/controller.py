@@ -82,6 +82,8 @@ class Exchange:
     stopped: bool = False
     calls: list[dict[str, Any]] = field(default_factory=list)
     """One entry per tool call: name, sql, result_id, summary or error (for the history)."""
+    error: ChatDFError | None = field(default=None, repr=False, compare=False)
+    """What ended the turn, if it failed (the session raises it when nothing else came back)."""
 
 
 class Meter(Protocol):
@@ -126,7 +128,7 @@ class Controller:
         Called with every successful query result, so the session can page
         and export it later.
     meter
-        Checked before Gemini is called and told the tokens of every turn.
+        Checked by :meth:`preflight` and told the tokens of every turn.
     slow_after
         Seconds before a still-running turn emits a :class:`SlowEvent`.
     """
@@ -153,13 +155,25 @@ class Controller:
         # Only tests flip this, to load from their 127.0.0.1 server through the real pipeline.
         self.model_may_use_private_urls = False
 
+    async def preflight(self) -> None:
+        """Refuse a question before anything is sent or stored.
+
+        Raises ``LLMError`` of kind ``missing_key`` (no API key) or
+        ``usage_limit`` (the 24-hour token limit is reached).
+        """
+        self.llm.check_key()
+        if self.meter is not None:
+            await self.meter.check()
+
     async def run_turn(
         self, question: str, history: Sequence[Exchange], emit: Emit
     ) -> tuple[Answer, Exchange]:
         """Answer ``question`` given earlier exchanges; never raises for model or query failures.
 
-        A cancellation of the running task is a stop: the partial answer is
-        returned with ``stopped=True`` (the cancellation is absorbed).
+        Call :meth:`preflight` first. A failure ends the turn with ``Answer.error``
+        set (and the exception in ``Exchange.error``). A cancellation of the
+        running task is a stop: the partial answer is returned with
+        ``stopped=True`` (the cancellation is absorbed).
         """
         question = check_question(question)
         turn = _Turn(id=uuid.uuid4().hex[:12], emit=emit)
@@ -187,8 +201,6 @@ class Controller:
     # -- the tool loop ------------------------------------------------------------
 
     async def _loop(self, turn: _Turn, history: list[Exchange]) -> None:
-        if self.meter is not None:
-            await self.meter.check()  # refuses before anything reaches Gemini
         turn.send(PhaseEvent(phase="thinking"))
         context = self._context(history)
         shrunk = False
@@ -325,14 +337,14 @@ class Controller:
     ) -> tuple[Answer, Exchange]:
         text = "".join(turn.text)
         payload = error.to_payload() if error else None
-        if error is not None:
-            turn.send(ErrorEvent(error=ErrorPayload.from_error(error)))
         usage = TokenUsage(
             input_tokens=turn.usage.input_tokens, output_tokens=turn.usage.output_tokens
         )
         if usage.total_tokens:
             turn.send(UsageEvent(**usage.model_dump(), model=self.llm.model))
             await self._record(turn, usage)
+        if error is not None:  # right before the answer: stream() raises after yielding it
+            turn.send(ErrorEvent(error=ErrorPayload.from_error(error)))
         result_id = turn.result.id if turn.result else None
         turn.send(
             AnswerEvent(
@@ -358,6 +370,7 @@ class Controller:
             contents=_replayable(turn.contents, text),
             stopped=stopped,
             calls=turn.calls,
+            error=error.with_traceback(None) if error else None,
         )
 
     async def _record(self, turn: _Turn, usage: TokenUsage) -> None:

@@ -43,12 +43,14 @@ import logging
 import os
 import re
 import sys
+import unicodedata
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import polars as pl
 
@@ -73,6 +75,15 @@ CSV_EXTENSIONS = (".csv",)
 MAX_NAME_LENGTH = 63
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DEFAULT_PREFIX = "table"
+"""Frames (and sources that suggest no name) are called table1, table2, ..."""
+_NAME_ROOM = 4
+"""Characters a default name leaves free under MAX_NAME_LENGTH for ``_2``, ``_3``, ..."""
+_GLOB_PATTERN = re.compile(r"\[[^\]]*\]|\{[^}]*\}|[*?]")
+_NAME_SUFFIXES = (
+    *(".parquet", ".pq", ".parq", ".csv", ".tsv", ".txt", ".arrow", ".ipc", ".feather"),
+    *(".gz", ".bz2", ".xz", ".zst", ".zstd", ".lz4", ".snappy"),
+)
+"""File extensions a default name leaves out (``trips.csv.gz`` -> ``trips``)."""
 FINGERPRINT_CELLS = 2_000_000
 """Frames up to this many cells are hashed whole to notice in-place edits; larger
 ones by an evenly spaced sample of rows (a single edited cell may go unnoticed:
@@ -273,7 +284,9 @@ class DatasetRegistry:
             Path), a polars DataFrame or LazyFrame, a pandas DataFrame or a
             pyarrow Table.
         name
-            Table name for SQL; default ``table1``, ``table2``, ... (next free).
+            Table name for SQL; default: from the source (:func:`name_from_source`,
+            ``_2``, ``_3``, ... when taken or a SQL keyword), ``table1``, ``table2``,
+            ... for frames.
         allow_private
             Accept URLs on loopback or private networks; ``None`` follows
             ``settings.allow_private_urls``. The model's tool passes False.
@@ -322,7 +335,7 @@ class DatasetRegistry:
             Name of a polars DataFrame/LazyFrame, pandas DataFrame or pyarrow
             Table variable in ``namespace``.
         name
-            Table name for SQL; default: the variable's name.
+            Table name for SQL; default: the variable's name (``_2``, ... when taken).
         namespace
             The variables to look in; default the attached one (:meth:`attach_namespace`).
         auto
@@ -349,7 +362,7 @@ class DatasetRegistry:
                 "(polars, pandas, LazyFrame or pyarrow Table).",
                 details={"variable": variable},
             )
-        name = self._check_new_name(name if name is not None else variable)
+        name = self._check_new_name(name) if name is not None else self._default_name(variable)
         self._check_capacity()
         key = f"var:{variable}"
         self._check_duplicate(key)
@@ -406,7 +419,10 @@ class DatasetRegistry:
             # Re-check: another add may have finished while this one awaited.
             self._check_capacity()
             self._check_duplicate(key)
-            name = self._check_new_name(name) if name is not None else self._next_name()
+            if name is not None:
+                name = self._check_new_name(name)
+            else:
+                name = self._default_name(None if frame is not None else name_from_source(source))
         except BaseException:
             loaded.discard()
             raise
@@ -630,6 +646,19 @@ class DatasetRegistry:
             )
         return name
 
+    def _default_name(self, suggested: str | None) -> str:
+        """``suggested``, or ``suggested_2``, ``_3``, ... when taken or a SQL keyword;
+        the next free ``tableN`` when there is no suggestion."""
+        if suggested is None:
+            return self._next_name()
+        base = suggested[: MAX_NAME_LENGTH - _NAME_ROOM]
+        candidates = itertools.chain([base], (f"{base}_{i}" for i in itertools.count(2)))
+        return next(
+            name
+            for name in candidates
+            if name.lower() not in RESERVED_WORDS and self._find(name) is None
+        )
+
     def _next_name(self) -> str:
         taken = {n.lower() for n in self._entries}
         return next(
@@ -759,6 +788,46 @@ def validate_name(name: str) -> str:
             details={"name": name},
         )
     return name
+
+
+def name_from_source(source: Any) -> str | None:
+    """The table name a URL, path or glob suggests; None when it suggests none (frames too).
+
+    The file name without its extensions and glob patterns, lowercased, accents
+    dropped, other characters turned into ``_`` and repeated ``_`` collapsed;
+    when that is empty or starts with a digit, the parent folder's name goes in
+    front. ``https://host/trips.parquet?v=2`` -> ``trips``, ``data/2024-*.csv``
+    -> ``data_2024``, ``data/*.parquet`` -> ``data``, ``Q1 Sales.csv`` -> ``q1_sales``.
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    text = os.fspath(source).strip()
+    if is_url(text):
+        text = urlsplit(text).path  # the query and the fragment are not part of the name
+    parts = [part for part in re.split(r"[/\\]+", text) if part]
+    if not parts:
+        return None
+    name = _identifier(_without_suffixes(parts[-1]))
+    if (not name or name[0].isdigit()) and len(parts) > 1:
+        name = _identifier(f"{_GLOB_PATTERN.sub('', parts[-2])}_{name}")
+    if not name or name[0].isdigit():
+        return None
+    return name[: MAX_NAME_LENGTH - _NAME_ROOM].rstrip("_")
+
+
+def _without_suffixes(filename: str) -> str:
+    name = _GLOB_PATTERN.sub("", filename)
+    while True:
+        suffix = next((s for s in _NAME_SUFFIXES if name.lower().endswith(s)), None)
+        if suffix is None:
+            return name
+        name = name[: -len(suffix)]
+
+
+def _identifier(text: str) -> str:
+    """``text`` as lowercase ASCII letters, digits and single underscores (none at the ends)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
 
 
 def _identity(source: Any, urls_only: bool) -> tuple[str, Any]:
@@ -1148,6 +1217,7 @@ __all__ = [
     "DatasetRegistry",
     "Provenance",
     "is_frame",
+    "name_from_source",
     "namespace_frames",
     "validate_name",
 ]

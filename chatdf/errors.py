@@ -3,11 +3,14 @@
 ::
 
     ChatDFError                 anything chatdf raises on purpose
-     ├── ConfigError            a setting is missing or invalid
+     ├── ConfigError            a setting is missing, unknown or invalid (also a TypeError)
      ├── DatasetError           a dataset could not be added, renamed, refreshed
      ├── QueryError             a query was refused or failed (see ``error_type``)
      ├── LLMError               Gemini could not answer (see ``kind``)
-     └── StoreError             the history database could not be used
+     ├── StoreError             the history database could not be used
+     └── SessionClosedError     the ChatDF was closed; make a new one
+
+    StoreWarning                (a UserWarning) the history had to move or live in memory
 
 Errors from Polars, sqlite, httpx and the Gemini SDK are translated into these
 where they enter chatdf, so callers only ever catch this tree. Messages are
@@ -50,8 +53,12 @@ class ChatDFError(Exception):
         return {"error_type": type(self).__name__, "message": self.message, "details": self.details}
 
 
-class ConfigError(ChatDFError):
-    """A setting is missing or has an invalid value."""
+class ConfigError(ChatDFError, TypeError):
+    """A setting is missing, unknown or has an invalid value.
+
+    Also a ``TypeError``, which is what Python raises for an unknown keyword
+    argument, so callers that caught that keep working.
+    """
 
 
 class DatasetError(ChatDFError):
@@ -104,3 +111,17 @@ class LLMError(ChatDFError):
 
 class StoreError(ChatDFError):
     """The history database could not be opened or written."""
+
+
+CLOSED_MESSAGE = "This chatdf session is closed; create a new ChatDF."
+
+
+class SessionClosedError(ChatDFError):
+    """A call on a ChatDF (or its session) after ``close()``."""
+
+    def __init__(self, message: str = CLOSED_MESSAGE) -> None:
+        super().__init__(message, details={"reason": "session_closed"})
+
+
+class StoreWarning(UserWarning):
+    """The history database had to be replaced or could not be used."""

@@ -12,10 +12,16 @@
     %%chatdf [-o VAR]                the cell is a question; the answer streams in
     %%chatdf --sql [-o VAR]          the cell is SQL
 
+A ``#`` that starts a word outside quotes begins a comment, as in a shell, so
+a line pasted with a trailing comment works (:func:`split_line`).
+
 Parsing (:func:`parse_command`) is separate from running
 (:class:`ChatDFMagics`); every mistake in either is a ``UsageError``, which
 IPython shows as one line instead of a traceback. Results are bound into the
 namespace only after the work succeeded.
+
+``%load_ext chatdf`` imports only this module: the chat (and the SDK, the
+engine and the widget stack) is made on first use.
 """
 
 from __future__ import annotations
@@ -37,9 +43,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.utils.process import arg_split
 from traitlets import Float, TraitError, Unicode, validate
 
-from .datasets import is_frame
 from .errors import ChatDFError
-from .export import EXPORT_TARGETS, check_variable_name
 from .sidebar import SIDEBAR_TITLE, SidebarPlacement
 
 if TYPE_CHECKING:
@@ -49,12 +53,51 @@ if TYPE_CHECKING:
     from .widget import ChatDF
 
 COMMANDS = ("add", "export", "code", "history", "usage")
+TARGETS_HELP = "polars|pandas|lazy"
+"""``--to`` choices as the help shows them; checked against ``export.EXPORT_TARGETS``."""
 DEFAULT_OUTPUT = "_chatdf"
 THINKING = "_Thinking…_"
 RUNNING = "_Running a query…_"
 
 
 # -- parsing --------------------------------------------------------------------
+
+
+def split_line(line: str) -> list[str]:
+    """The arguments of a ``%chatdf`` line, as a POSIX shell splits them, comments dropped.
+
+    A ``#`` at the start of a word (after whitespace, outside quotes, not
+    escaped) starts a comment to the end of the line; a ``#`` inside a word
+    (``https://host/f.parquet#part``) or inside quotes is kept.
+    """
+    try:
+        return arg_split(_strip_comment(line), posix=True)
+    except ValueError as exc:  # unbalanced quotes
+        raise UsageError(f"Could not read the arguments: {exc}.") from None
+
+
+def _strip_comment(line: str) -> str:
+    quote: str | None = None
+    escaped = False
+    word_start = True
+    for index, char in enumerate(line):
+        literal = escaped or quote is not None  # part of a word, whatever the character
+        if escaped:
+            escaped = False
+        elif quote is not None:
+            if char == quote:
+                quote = None
+            elif char == "\\" and quote == '"':
+                escaped = True
+        elif char == "\\":
+            escaped = True
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and word_start:
+            return line[:index]
+        word_start = char.isspace() and not literal
+    return line
+
 
 
 def parse_assignment(token: str) -> tuple[str | None, str]:
@@ -95,6 +138,11 @@ def parse_command(options: Any, cell: str | None) -> Command:
 
     ``options`` is the argparse namespace of the magic's own parser.
     """
+    from .export import EXPORT_TARGETS
+
+    if options.to not in EXPORT_TARGETS:
+        choices = ", ".join(repr(target) for target in EXPORT_TARGETS)
+        raise UsageError(f"argument --to: invalid choice: {options.to!r} (choose from {choices})")
     if cell is not None:
         extra = options.command or options.args or options.sidebar or options.result
         if extra or options.to != "polars":
@@ -149,6 +197,8 @@ def parse_command(options: Any, cell: str | None) -> Command:
 
 def check_output_name(name: str) -> str:
     """A variable name for results, or a UsageError saying what is wrong with it."""
+    from .export import check_variable_name
+
     try:
         return check_variable_name(name)
     except ChatDFError as exc:
@@ -187,6 +237,8 @@ class ChatDFMagics(Magics):
 
     @validate("default_output")
     def _check_default_output(self, proposal: Any) -> str:
+        from .export import check_variable_name
+
         try:
             return check_variable_name(proposal["value"])
         except ChatDFError as exc:
@@ -225,7 +277,7 @@ class ChatDFMagics(Magics):
         "-o", "--out", metavar="VAR", help="%%%%chatdf: bind the result to VAR (default _chatdf)"
     )
     @argument("--sql", action="store_true", help="%%%%chatdf: the cell body is SQL, not a question")
-    @argument("--to", choices=EXPORT_TARGETS, default="polars", help="export: the kind of frame")
+    @argument("--to", default="polars", metavar=TARGETS_HELP, help="export: the kind of frame")
     @argument("--result", metavar="ID", help="export, code: this result instead of the last one")
     @argument("-h", "--help", action="store_true", help="show this help")
     @line_cell_magic
@@ -244,11 +296,7 @@ class ChatDFMagics(Magics):
 
         ``chat = %chatdf`` gives the chat object itself (chat.sql, chat.export, ...).
         """
-        try:
-            argv = arg_split(line, posix=True)
-        except ValueError as exc:  # unbalanced quotes
-            raise UsageError(f"Could not read the arguments: {exc}.") from None
-        options = self.chatdf.parser.parse_args(argv)  # argparse errors are UsageErrors
+        options = self.chatdf.parser.parse_args(split_line(line))  # argparse errors are UsageErrors
         if options.help:
             print(self.chatdf.__doc__)
             return None
@@ -431,6 +479,8 @@ def _stream(chat: ChatDF, question: str) -> Iterator[Event]:
 
 def _is_variable(source: str, namespace: dict[str, Any]) -> bool:
     """Whether ``%chatdf add`` means a notebook variable rather than a path or URL."""
+    from .datasets import is_frame
+
     if not source.isidentifier() or source not in namespace:
         return False
     if is_frame(namespace[source]):
@@ -495,5 +545,6 @@ __all__ = [
     "load_ipython_extension",
     "parse_assignment",
     "parse_command",
+    "split_line",
     "unload_ipython_extension",
 ]

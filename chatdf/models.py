@@ -153,7 +153,29 @@ class Answer(BaseModel):
     usage: TokenUsage = Field(default_factory=TokenUsage)
     stopped: bool = False
     error: dict[str, Any] | None = None
-    """``{error_type, message, details}`` when the turn failed."""
+    """``{error_type, message, details}`` when the turn failed after some text or a result."""
 
     def _repr_markdown_(self) -> str:
-        return self.text
+        """The answer as a notebook shows it: the text, then a stop note or the error."""
+        parts = [self.text] if self.text else []
+        if self.stopped:
+            parts.append("_(stopped)_")
+        if self.error is not None:
+            parts.append(f"> **Error ({self.error.get('error_type')}):** {self.error.get('message')}")
+        if not parts:
+            parts.append("_(no answer)_")
+        return "\n\n".join(parts)
+
+
+def failed_outright(answer: Answer | Any) -> bool:
+    """Whether a turn failed leaving neither text nor a result, and was not stopped.
+
+    Takes an :class:`Answer` or an :class:`~chatdf.events.AnswerEvent` (same fields).
+    Such a turn raises its error instead of returning an empty answer.
+    """
+    return (
+        answer.error is not None
+        and not answer.stopped
+        and not answer.text
+        and answer.result_id is None
+    )

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from .errors import SessionClosedError
+
 T = TypeVar("T")
 
 
@@ -40,10 +42,10 @@ class Runtime:
         return threading.current_thread() is self._thread
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule ``coro`` on the runtime loop from any thread."""
+        """Schedule ``coro`` on the runtime loop from any thread; SessionClosedError once closed."""
         if self.closed:
             coro.close()
-            raise RuntimeError("This chatdf session is closed; create a new ChatDF.")
+            raise SessionClosedError()
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:

@@ -26,10 +26,10 @@ from .controller import Controller, Exchange
 from .conversation import exchanges_from, messages_for
 from .datasets import DatasetRegistry
 from .engine import Engine
-from .errors import ChatDFError, LLMError, QueryError
-from .events import Event
+from .errors import ChatDFError, LLMError, QueryError, SessionClosedError
+from .events import ErrorEvent, ErrorPayload, Event
 from .llm.client import GeminiClient
-from .models import Answer, QueryResult, TokenUsage
+from .models import Answer, QueryResult, TokenUsage, failed_outright
 from .runtime import Runtime
 from .settings import Settings
 from .store import Conversation, ConversationSummary, Store, StoreWarning
@@ -99,7 +99,13 @@ class Session:
     # -- chat turns -------------------------------------------------------------------
 
     async def ask(self, question: str, emit: Callable[[Event], None] | None = None) -> Answer:
-        """Answer one question (on the session loop); events go to listeners and ``emit``."""
+        """Answer one question (on the session loop); events go to listeners and ``emit``.
+
+        Raises the turn's error (an ``LLMError``) when the turn failed with
+        neither text nor a result; a partial or stopped answer is returned. A
+        question refused before anything is sent (no key, the usage limit)
+        raises without opening or storing a conversation.
+        """
         if self._turn is not None and not self._turn.done():
             raise ChatDFError("A question is already being answered: wait for it or call stop().")
 
@@ -110,6 +116,11 @@ class Session:
         self._turn = asyncio.current_task()
         try:
             await self.registry.sync_notebook()  # the prompt shows notebook frames as they are now
+            try:
+                await self.controller.preflight()
+            except ChatDFError as exc:
+                fan_out(ErrorEvent(error=ErrorPayload.from_error(exc)))
+                raise
             conversation_id = await self._ensure_conversation()
             answer, exchange = await self.controller.run_turn(question, self.history, fan_out)
         finally:
@@ -118,6 +129,8 @@ class Session:
             self.history.append(exchange)
         result = self.results.get(answer.result_id) if answer.result_id else None
         await self._save_turn(conversation_id, exchange, answer, result)
+        if failed_outright(answer) and exchange.error is not None:
+            raise exchange.error
         return answer
 
     def stop(self) -> bool:
@@ -238,6 +251,11 @@ class Session:
     @property
     def closed(self) -> bool:
         return not self._finalizer.alive
+
+    def check_open(self) -> None:
+        """Raise :class:`SessionClosedError` once the session is closed."""
+        if self.closed:
+            raise SessionClosedError()
 
     def close(self) -> None:
         """Stop workers, delete temp files and stop the runtime loop. Idempotent."""

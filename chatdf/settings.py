@@ -30,6 +30,7 @@ class Settings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         validate_default=True,
+        use_attribute_docstrings=True,  # the docstrings below become help(chatdf.ChatDF)'s text
     )
 
     api_key: SecretStr | None = Field(
@@ -44,7 +45,7 @@ class Settings(BaseSettings):
     """Another endpoint for the Gemini API (gateways, proxies, the test fake)."""
     db_path: str | None = None
     """SQLite file for history; ``:memory:`` for throwaway use; default in the user data dir."""
-    max_datasets: int = Field(default=5, ge=1, le=100)
+    max_datasets: int = Field(default=20, ge=1, le=100)
     """How many datasets one session may hold."""
     allow_private_urls: bool = False
     """Let the user (never the model) load URLs on loopback or private networks."""
@@ -92,8 +93,11 @@ def load_settings(**overrides: Any) -> Settings:
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(given) - set(Settings.model_fields))
     if unknown:
-        known = ", ".join(sorted(Settings.model_fields))
-        raise TypeError(f"Unknown setting(s): {', '.join(unknown)}. Known settings: {known}.")
+        known = sorted(Settings.model_fields)
+        raise ConfigError(
+            f"Unknown setting(s): {', '.join(unknown)}. Known settings: {', '.join(known)}.",
+            details={"reason": "unknown_setting", "unknown": unknown, "known": known},
+        )
     try:
         return Settings(**given)
     except ValidationError as exc:
@@ -102,4 +106,6 @@ def load_settings(**overrides: Any) -> Settings:
             field = str(err["loc"][0]) if err["loc"] else "?"
             name = "GEMINI_API_KEY" if field == "api_key" else ENV_PREFIX + field.upper()
             problems.append(f"{name}: {err['msg']}")
-        raise ConfigError("Invalid setting — " + "; ".join(problems)) from None
+        raise ConfigError(
+            "Invalid setting — " + "; ".join(problems), details={"reason": "invalid_setting"}
+        ) from None

@@ -39,7 +39,7 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
-from .errors import StoreError
+from .errors import StoreError, StoreWarning
 from .models import ColumnInfo, Dataset, SourceKind
 from .usage import DEFAULT_USER_KEY, WINDOW_SECONDS, UsageRow, UsageSummary, cost_of, summarize
 
@@ -147,10 +147,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 Role = Literal["user", "assistant", "tool"]
 MessageStatus = Literal["complete", "stopped", "error"]
-
-
-class StoreWarning(UserWarning):
-    """The history database had to be replaced or could not be used."""
 
 
 def _utc(ts: float) -> datetime:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import threading
 import time
@@ -24,7 +25,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import anywidget
 import polars as pl
@@ -32,13 +33,13 @@ import traitlets as t
 
 from . import messages as wire
 from .controller import check_question
-from .errors import ChatDFError
+from .errors import ChatDFError, SessionClosedError
 from .events import Event
 from .export import code_for, export_result, pick_result, user_namespace
 from .grid import Pager
-from .models import Answer, Dataset, QueryResult
+from .models import Answer, Dataset, QueryResult, failed_outright
 from .session import Session
-from .settings import load_settings
+from .settings import Settings, load_settings
 from .store import Conversation, ConversationSummary
 from .usage import UsageSummary
 
@@ -62,23 +63,73 @@ def _bundle_file(name: str, fallback: str) -> Path | str:
     return path if path.is_file() else fallback
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _while_open(method: F) -> F:
+    """The public API's guard: a call after ``close()`` raises SessionClosedError."""
+
+    @functools.wraps(method)
+    def guarded(self: ChatDF, *args: Any, **kwargs: Any) -> Any:
+        self._session.check_open()
+        return method(self, *args, **kwargs)
+
+    return cast(F, guarded)
+
+
 class ChatDF(anywidget.AnyWidget):
     """Chat with your data: a notebook widget and a plain Python API.
+
+    Register datasets (parquet or CSV files and globs, parquet URLs, polars or
+    pandas DataFrames, LazyFrames, Arrow tables), then ask questions in plain
+    English: Gemini answers by writing read-only SQL that runs with Polars in
+    worker processes, and you get the text, the SQL and the result. As the last
+    line of a cell the object shows the chat widget; everything it does is also
+    a method, for scripts and tests.
+
+    Main calls
+    ----------
+    ::
+
+        chat.add(source, name=None)        register a dataset (named after its file) -> Dataset
+        chat.add_variable(variable)        follow a notebook DataFrame variable -> Dataset
+        chat.datasets                      the registered datasets, in order
+        chat.rename(old, new) / chat.remove(name) / chat.refresh(name)
+        chat.sql(query)                    one read-only SELECT -> polars.DataFrame
+        chat.ask(question)                 Gemini answers -> Answer(text, sql, result, ...);
+                                           raises LLMError when no answer came back at all
+        await chat.ask_async(question)     the same, without blocking the caller's event loop
+        chat.stream(question)              async iterator of events as they happen
+        chat.stop()                        stop the answer being streamed
+        chat.export(name, result=None, to="polars")   bind a result to a notebook variable
+        chat.code(result=None)             Polars code that recreates a result without chatdf
+        chat.conversations                 stored conversations, newest first
+        chat.open_conversation(id) / chat.new()       continue one / start afresh
+        chat.rename_conversation(id, title) / chat.delete_conversation(id) / chat.clear_history()
+        chat.usage                         tokens used in the rolling 24 hours
+        chat.close()                       stop the workers and delete temp files
 
     Parameters
     ----------
     api_key : str, optional
-        Gemini API key; defaults to ``GEMINI_API_KEY`` or ``.env``.
+        Gemini API key; defaults to ``GEMINI_API_KEY`` or ``.env``. Only the chat needs it.
     db_path : str, optional
         SQLite file for history (``:memory:`` for throwaway use).
     **settings
-        Any field of :class:`chatdf.settings.Settings`, e.g. ``query_timeout=30``.
+        Any setting below by name, e.g. ``query_timeout=30``. Keyword arguments
+        win over ``CHATDF_<NAME>`` environment variables, which win over ``.env``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown setting (also a ``TypeError``) or an invalid value.
 
     Examples
     --------
-    >>> chat = ChatDF()
-    >>> chat.add("sales.parquet")          # doctest: +SKIP
-    >>> chat.sql("SELECT count(*) FROM table1")  # doctest: +SKIP
+    >>> chat = ChatDF()                                   # doctest: +SKIP
+    >>> chat.add("sales.parquet")                         # doctest: +SKIP
+    Dataset(name='sales', ...)
+    >>> chat.sql("SELECT count(*) AS n FROM sales")       # doctest: +SKIP
     """
 
     # The saved widget state holds `_esm`: only the 1 KB loader goes there; it asks the
@@ -87,7 +138,7 @@ class ChatDF(anywidget.AnyWidget):
 
     _datasets = t.List(t.Dict()).tag(sync=True)
     """Dataset cards: registered datasets (status ``ready``) and adds in flight or failed."""
-    _max_datasets = t.Int(5).tag(sync=True)
+    _max_datasets = t.Int(20).tag(sync=True)
     _status = t.Unicode("").tag(sync=True)
     _messages = t.List(t.Dict()).tag(sync=True)
     """The transcript (:class:`chatdf.messages.ChatMessage` dicts), newest last, size-capped."""
@@ -104,6 +155,7 @@ class ChatDF(anywidget.AnyWidget):
     """Widget theme: ``"system"`` follows JupyterLab; ``"light"`` or ``"dark"`` override it."""
 
     def __init__(self, api_key: str | None = None, db_path: str | None = None, **settings: Any):
+        """Start a session: settings are read, workers start, nothing is sent to Gemini."""
         config = load_settings(api_key=api_key, db_path=db_path, **settings)
         super().__init__(
             theme=config.theme, _max_datasets=config.max_datasets, _has_key=bool(config.key())
@@ -128,11 +180,16 @@ class ChatDF(anywidget.AnyWidget):
         self._session.runtime.submit(self._session.set_preference("theme", change["new"]))
 
     def __repr__(self) -> str:
-        names = ", ".join(d.name for d in self.datasets) or "no datasets"
+        """``<ChatDF sales, trips>``: the datasets (``<ChatDF closed>`` after close())."""
+        session = self.__dict__.get("_session")
+        if session is None or session.closed:
+            return "<ChatDF closed>"
+        names = ", ".join(d.name for d in session.registry.datasets) or "no datasets"
         return f"<ChatDF {names}>"
 
     # -- datasets -----------------------------------------------------------------
 
+    @_while_open
     def add(self, source: Any, name: str | None = None) -> Dataset:
         """Register a parquet/CSV URL or path (globs welcome) or an in-memory frame."""
         dataset = self._session.call(self._session.registry.add(source, name))
@@ -140,27 +197,32 @@ class ChatDF(anywidget.AnyWidget):
         return dataset
 
     @property
+    @_while_open
     def datasets(self) -> list[Dataset]:
         """The registered datasets, in the order they were added."""
         return self._session.registry.datasets
 
+    @_while_open
     def remove(self, name: str) -> None:
         """Unregister a dataset."""
         self._session.registry.remove(name)
         self._sync_datasets()
 
+    @_while_open
     def rename(self, old: str, new: str) -> Dataset:
         """Give a dataset a new table name (a SQL identifier, unique in the session)."""
         dataset = self._session.registry.rename(old, new)
         self._sync_datasets()
         return dataset
 
+    @_while_open
     def refresh(self, name: str) -> Dataset:
         """Re-read a dataset's schema and row count."""
         dataset = self._session.call(self._session.registry.refresh(name))
         self._sync_datasets()
         return dataset
 
+    @_while_open
     def add_variable(self, variable: str, name: str | None = None) -> Dataset:
         """Register the DataFrame a notebook variable holds and follow the variable:
         reassigning it, or changing the frame in place, is seen by the next query."""
@@ -175,12 +237,14 @@ class ChatDF(anywidget.AnyWidget):
 
     # -- queries ------------------------------------------------------------------
 
+    @_while_open
     def sql(self, query: str) -> pl.DataFrame:
         """Run one read-only SQL query over the registered datasets in a worker process."""
         return self._session.call(self._session.run_sql(query)).data
 
     # -- results into the notebook ----------------------------------------------------
 
+    @_while_open
     def export(
         self, name: str, result: str | QueryResult | None = None, to: str = "polars"
     ) -> Any:
@@ -194,6 +258,7 @@ class ChatDF(anywidget.AnyWidget):
         registry = self._session.registry
         return export_result(user_namespace(), name, kept, to=to, sources=registry.provenance)
 
+    @_while_open
     def code(self, result: str | QueryResult | None = None) -> str:
         """Standalone Polars code that recreates a result (default: the last) without chatdf."""
         kept = pick_result(self._session.results, result)
@@ -202,17 +267,31 @@ class ChatDF(anywidget.AnyWidget):
     # -- chat -------------------------------------------------------------------------
 
     def ask(self, question: str) -> Answer:
-        """Ask a question and wait for the whole answer (works inside a running kernel)."""
+        """Ask a question and wait for the whole answer (works inside a running kernel).
+
+        Returns the :class:`Answer`; a stopped answer, or one that failed after
+        some text or a result, comes back partial with ``stopped`` / ``error``.
+
+        Raises
+        ------
+        LLMError
+            Gemini gave nothing back (no key, rate limit, server error, invalid
+            key, safety block, empty reply, usage limit); ``kind`` says which and
+            ``retry_after`` when to try again, if Gemini said.
+        """
         message_id = self._start_turn(question)
         return self._session.call(self._run_turn(question, message_id))
 
     async def ask_async(self, question: str) -> Answer:
-        """Ask a question without blocking the caller's event loop."""
+        """Ask a question without blocking the caller's event loop; as :meth:`ask`."""
         message_id = self._start_turn(question)
         return await self._session.call_async(self._run_turn(question, message_id))
 
     async def stream(self, question: str) -> AsyncIterator[Event]:
         """Ask a question and iterate its events as they happen; the last is an AnswerEvent.
+
+        When the turn fails without any text or result, the last event is the
+        ErrorEvent and the iteration then raises its ``LLMError``.
 
         Examples
         --------
@@ -240,11 +319,14 @@ class ChatDF(anywidget.AnyWidget):
                 item = await queue.get()
                 if isinstance(item, BaseException):
                     raise item
-                yield item
                 if item.type == "answer":
+                    if not failed_outright(item):
+                        yield item
                     break
-            await asyncio.wrap_future(future)  # the turn is saved before the next one starts
+                yield item
+            # The turn is saved before the next one starts; a failed turn raises here.
             finished = True
+            await asyncio.wrap_future(future)
         finally:
             if not finished:
                 self._session.stop()  # the consumer gave up early: stop the turn
@@ -256,47 +338,59 @@ class ChatDF(anywidget.AnyWidget):
     # -- history ------------------------------------------------------------------------
 
     @property
+    @_while_open
     def conversations(self) -> list[ConversationSummary]:
         """Stored conversations, most recently updated first (id, title, updated_at, message_count)."""
         return self._session.call(self._session.conversations())
 
-    def open(self, conversation_id: str | None = None) -> Conversation | None:  # type: ignore[override]
-        """Continue a stored conversation: its context comes back and its datasets are re-added.
-
-        Without an id this is ipywidgets' own ``Widget.open()`` (which opens the
-        comm and is called that way by ipywidgets itself).
-        """
-        if conversation_id is None:
-            super().open()
-            return None
+    @_while_open
+    def open_conversation(self, conversation_id: str) -> Conversation:
+        """Continue a stored conversation: its context comes back and its datasets are re-added."""
         conversation = self._session.call(self._session.open_conversation(conversation_id))
         self._sync_datasets()
         self._show_conversation(conversation)
         return conversation
 
+    def open(self, conversation_id: str | None = None) -> Conversation | None:  # type: ignore[override]
+        """ipywidgets' ``Widget.open()`` (opens the comm); with an id, :meth:`open_conversation`.
+
+        ``open(id)`` is kept for compatibility; ``open_conversation(id)`` is the
+        documented name. ipywidgets calls ``open()`` without arguments itself.
+        """
+        if conversation_id is None:
+            super().open()
+            return None
+        return self.open_conversation(conversation_id)
+
+    @_while_open
     def new(self) -> None:
         """Start a new conversation (the datasets stay loaded)."""
         self._session.new_conversation()
         self._show_conversation(None)
 
+    @_while_open
     def rename_conversation(self, conversation_id: str, title: str) -> ConversationSummary:
         """Give a stored conversation a new title."""
         return self._session.call(self._session.rename_conversation(conversation_id, title))
 
+    @_while_open
     def delete_conversation(self, conversation_id: str) -> None:
         """Delete a stored conversation and its messages."""
         self._session.call(self._session.delete_conversation(conversation_id))
 
+    @_while_open
     def clear_history(self) -> int:
         """Delete every stored conversation; returns how many were removed."""
         return self._session.call(self._session.clear_history())
 
     @property
+    @_while_open
     def conversation_id(self) -> str | None:
         """The current conversation (None until the first question is asked)."""
         return self._session.conversation_id
 
     @property
+    @_while_open
     def usage(self) -> UsageSummary:
         """Tokens used in the rolling 24 hours: used, limit, percent, remaining,
         resets_in_seconds and per-model totals."""
@@ -307,6 +401,7 @@ class ChatDF(anywidget.AnyWidget):
 
     def _start_turn(self, question: str) -> str:
         """Show the question and an empty streaming answer; the answer's message id."""
+        self._session.check_open()
         question = check_question(question)
         with self._lock:
             if self._busy:
@@ -412,8 +507,8 @@ class ChatDF(anywidget.AnyWidget):
         handler: Callable[[Any], Awaitable[Any]] = getattr(self, f"_on_{request.type}")
         try:
             future = self._session.runtime.submit(self._answer(request, handler))
-        except RuntimeError as exc:  # the session was closed
-            self._reply(request.id, error=_error("closed", str(exc)))
+        except SessionClosedError as exc:
+            self._reply(request.id, error=_error("closed", exc.message))
             return
         self._requests[request.id] = future
         future.add_done_callback(lambda _f, rid=request.id: self._requests.pop(rid, None))
@@ -580,6 +675,22 @@ class ChatDF(anywidget.AnyWidget):
         if session is not None:
             session.close()
         super().close()
+
+
+def _settings_help() -> str:
+    """The Settings section of ChatDF's docstring, from the fields of :class:`Settings`."""
+    lines = ["", "    Settings (keyword = default, environment variable)", "    --------"]
+    for name, field in Settings.model_fields.items():
+        variable = "GEMINI_API_KEY" if name == "api_key" else f"CHATDF_{name.upper()}"
+        default = "" if field.default is None else f" = {field.default!r}"
+        lines.append(f"    {name}{default}  ({variable})")
+        if field.description:
+            lines.append(f"        {' '.join(field.description.split())}")
+    return "\n".join(lines) + "\n"
+
+
+if ChatDF.__doc__:  # None under python -OO
+    ChatDF.__doc__ += _settings_help()
 
 
 @dataclass

@@ -598,6 +598,11 @@ class GeminiClient:
         value = self._api_key.get_secret_value().strip() if self._api_key else ""
         return value or None
 
+    def check_key(self) -> None:
+        """Raise ``LLMError("missing_key")`` when there is no key, without sending anything."""
+        if self._secret() is None:
+            raise LLMError(MISSING_KEY_MESSAGE, "missing_key")
+
     def _client(self) -> genai.Client:
         if self._sdk is not None:
             return self._sdk

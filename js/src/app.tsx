@@ -47,7 +47,7 @@ function useWidth(el: { current: HTMLElement | null }): number {
 export function App({ model }: { model: Model }) {
   const theme = useTrait(model, "theme") ?? "system";
   const datasets = useTrait(model, "_datasets") ?? [];
-  const max = useTrait(model, "_max_datasets") ?? 5;
+  const max = useTrait(model, "_max_datasets") ?? 20;
   const status = useTrait(model, "_status");
   const layout = useTrait(model, "_layout") ?? {};
   const root = useRef<HTMLDivElement>(null);

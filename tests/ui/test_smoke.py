@@ -27,7 +27,7 @@ def test_widget_shows_the_dataset_card_and_sql_runs(open_notebook, chatdf_setup,
 
     widget = notebook.wait_widget(0)
     # innerText: what is on screen, not text hidden in a collapsed panel or tab.
-    expect(widget).to_contain_text("Datasets (1/5)", use_inner_text=True)
+    expect(widget).to_contain_text("Datasets (1/20)", use_inner_text=True)
     expect(widget).to_contain_text(IRIS_CARD, use_inner_text=True)
     screenshot(notebook.page, "smoke-wide")
     screenshot(widget, "smoke-wide-widget")

@@ -49,8 +49,8 @@ def test_bad_url_shows_the_error_then_retry_loads_it(open_notebook, chatdf_setup
         pl.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}).write_parquet(tmp_path / "later.parquet")
         card.get_by_role("button", name="Retry").click()
         expect(widget.locator(".chatdf-card--error")).to_have_count(0)
-        expect(widget.locator(".chatdf-card__open")).to_have_text("table1 · 3 rows × 2 cols")
-        expect(widget.locator(".chatdf-datasets h3")).to_have_text("Datasets (1/5)")
+        expect(widget.locator(".chatdf-card__open")).to_have_text("later · 3 rows × 2 cols")
+        expect(widget.locator(".chatdf-datasets h3")).to_have_text("Datasets (1/20)")
         assert notebook.kernel_json("[d.source for d in chat.datasets]") == [url]
 
 
@@ -102,7 +102,7 @@ def test_schema_dialog_renames_and_closes_three_ways(open_notebook, chatdf_setup
     widget.get_by_role("button", name="Remove flowers").click()
     confirm = notebook.page.get_by_role("dialog", name="Remove dataset")
     confirm.get_by_role("button", name="Remove").click()
-    expect(widget.locator(".chatdf-datasets h3")).to_have_text("Datasets (0/5)")
+    expect(widget.locator(".chatdf-datasets h3")).to_have_text("Datasets (0/20)")
     assert notebook.kernel_json("chat.datasets") == []
 
 

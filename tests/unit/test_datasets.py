@@ -17,7 +17,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import chatdf
-from chatdf.datasets import DatasetRegistry
+from chatdf.datasets import DatasetRegistry, name_from_source
 from chatdf.errors import DatasetError
 from chatdf.settings import Settings, load_settings
 from tests.http_server import LocalHTTPServer
@@ -71,15 +71,15 @@ async def test_a_parquet_url_is_registered_from_its_footer(
     url = http_server.url("sample.parquet")
     ds = await registry.add(url, allow_private=True)
 
-    assert (ds.name, ds.source, ds.kind) == ("table1", url, "url")
+    assert (ds.name, ds.source, ds.kind) == ("sample", url, "url")
     assert (ds.row_count, ds.column_count) == (5, 6)
     assert friendly(ds) == SAMPLE_TYPES
     assert ds.schema["seen"].dtype.startswith("Datetime")
-    table = registry.tables()["table1"]
+    table = registry.tables()["sample"]
     # Workers scan the session's egress proxy, never the host itself.
     assert table.kind == "url" and table.location.startswith("http://127.0.0.1:")
     assert http_server.url() not in table.location
-    source = registry.provenance("table1")
+    source = registry.provenance("sample")
     assert (source.location, source.scan_location) == (url, table.location)
     # HEAD, the 4 magic bytes, then Polars' footer reads: every GET is ranged,
     # so the row count came from metadata and the file was never downloaded whole.
@@ -249,7 +249,7 @@ async def test_a_local_parquet_file(registry: DatasetRegistry, parquet_file: Pat
         6,
     )
     assert friendly(ds) == SAMPLE_TYPES
-    assert registry.tables()["table1"].kind == "parquet"
+    assert registry.tables()["sample"].kind == "parquet"
 
 
 async def test_parquet_row_count_spans_row_groups(
@@ -284,7 +284,7 @@ async def test_a_glob_of_parquet_files(registry: DatasetRegistry, tmp_path: Path
     pattern = str(folder / "*.parquet")
     ds = await registry.add(pattern)
     assert (ds.kind, ds.source, ds.row_count) == ("parquet", pattern, 6)
-    assert registry.tables()["table1"].location == pattern
+    assert registry.tables()["parts"].location == pattern
 
 
 async def test_a_glob_of_csv_files(registry: DatasetRegistry, tmp_path: Path) -> None:
@@ -463,6 +463,83 @@ async def test_refresh_of_a_frame_that_is_gone_keeps_its_snapshot(
 # -- names --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("files", "source", "expected"),
+    [
+        (["sales.parquet"], "sales.parquet", "sales"),
+        (["Q1 Sales.csv"], "Q1 Sales.csv", "q1_sales"),
+        (["data/2024-01.csv", "data/2024-02.csv"], "data/2024-*.csv", "data_2024"),
+        (["data/a.parquet", "data/b.parquet"], "data/*.parquet", "data"),
+        (["exports/2024.parquet"], "exports/2024.parquet", "exports_2024"),
+        (["logs/day-01.csv", "logs/day-02.csv"], "logs/day-0[1-2].csv", "day_0"),
+        (["Ventes été -- 2024.pq"], "Ventes été -- 2024.pq", "ventes_ete_2024"),
+        (["order.csv"], "order.csv", "order_2"),  # a SQL keyword
+        (["2024/05.csv"], "2024/05.csv", "table1"),  # nothing usable
+    ],
+)
+async def test_default_names_come_from_the_source(
+    registry: DatasetRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files: list[str],
+    source: str,
+    expected: str,
+) -> None:
+    frame = pl.DataFrame({"a": [1, 2]})
+    for name in files:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".csv"):
+            frame.write_csv(path)
+        else:
+            frame.write_parquet(path)
+    monkeypatch.chdir(tmp_path)
+    assert (await registry.add(source)).name == expected
+
+
+async def test_a_taken_default_name_gets_a_number(
+    registry: DatasetRegistry, tmp_path: Path, sample_frame: pl.DataFrame
+) -> None:
+    for folder in ("a", "b", "c"):
+        (tmp_path / folder).mkdir()
+        sample_frame.write_parquet(tmp_path / folder / "Sales.parquet")
+    names = [(await registry.add(tmp_path / f / "Sales.parquet")).name for f in "abc"]
+    assert names == ["sales", "sales_2", "sales_3"]
+    registry.remove("sales_2")
+    (tmp_path / "d").mkdir()
+    sample_frame.write_parquet(tmp_path / "d" / "sales.parquet")
+    assert (await registry.add(tmp_path / "d" / "sales.parquet")).name == "sales_2"
+    # Frames have no name of their own: table1, table2, ... as before.
+    assert (await registry.add(sample_frame)).name == "table1"
+
+
+async def test_a_url_is_named_after_its_file(
+    registry: DatasetRegistry, http_server: LocalHTTPServer
+) -> None:
+    ds = await registry.add(http_server.url("sample.parquet"), allow_private=True)
+    assert ds.name == "sample"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("https://data.example/nyc/trips.parquet", "trips"),
+        ("https://data.example/nyc/trips.parquet?version=2#rows", "trips"),
+        ("https://data.example/2024/06.parquet", None),
+        ("https://data.example/", None),
+        ("s.parquet", "s"),
+        ("/srv/exports/daily-2024-06-01.csv", "daily_2024_06_01"),
+        ("/srv/exports/2024-06-01.csv", "exports_2024_06_01"),
+        ("sales.v2.parquet", "sales_v2"),
+        ("__init__.csv", "init"),
+        ("x" * 80 + ".csv", "x" * 59),
+        ("**/*.csv", None),
+    ],
+)
+def test_name_from_source(source: str, expected: str | None) -> None:
+    assert name_from_source(source) == expected
+
+
 async def test_default_names_take_the_next_free_number(
     registry: DatasetRegistry, sample_frame: pl.DataFrame
 ) -> None:
@@ -534,7 +611,7 @@ async def test_get_and_remove_unknown_names_list_the_known_ones(
     with pytest.raises(DatasetError, match="Loaded datasets: none yet"):
         registry.get("x")
     await registry.add(parquet_file)
-    with pytest.raises(DatasetError, match=r"No dataset named 'x'\. Loaded datasets: table1"):
+    with pytest.raises(DatasetError, match=r"No dataset named 'x'\. Loaded datasets: sample"):
         registry.remove("x")
 
 
@@ -555,18 +632,19 @@ async def test_the_same_url_twice_is_a_duplicate(
     registry: DatasetRegistry, http_server: LocalHTTPServer
 ) -> None:
     await registry.add(http_server.url("sample.parquet"), allow_private=True)
-    with pytest.raises(DatasetError, match="This dataset is already loaded as 'table1'"):
+    with pytest.raises(DatasetError, match="This dataset is already loaded as 'sample'"):
         await registry.add(http_server.url("sample.parquet"), allow_private=True)
 
 
 async def test_the_dataset_limit(
     registry: DatasetRegistry, sample_frame: pl.DataFrame, workdir: Path
 ) -> None:
-    for _ in range(5):
+    # An 8-table schema is ordinary in a notebook: the default cap is 20.
+    for _ in range(20):
         await registry.add(sample_frame.clone())
-    with pytest.raises(DatasetError, match=r"^Dataset limit reached \(5/5\)\. Remove one first\.$"):
+    with pytest.raises(DatasetError, match=r"^Dataset limit reached \(20/20\)\. Remove one first\.$"):
         await registry.add(sample_frame.clone())
-    assert len(ipc_files(workdir)) == 5
+    assert len(ipc_files(workdir)) == 20
     registry.remove("table3")
     assert (await registry.add(sample_frame.clone())).name == "table3"
 
@@ -595,8 +673,9 @@ async def test_a_failed_add_changes_nothing(
         await registry.add(tmp_path / "bad.parquet", "good_name")
     assert (registry.datasets, registry.tables()) == before
     assert "good_name" not in registry
-    # The failed adds used no name: the next default is still table2.
-    assert (await registry.add(csv_file)).name == "table2"
+    # The failed adds took no name: once the file is good, it gets its own.
+    pl.read_csv(csv_file).write_parquet(tmp_path / "bad.parquet")
+    assert (await registry.add(tmp_path / "bad.parquet")).name == "bad"
 
 
 # -- refresh ------------------------------------------------------------------
@@ -619,7 +698,7 @@ async def test_refresh_rereads_a_changed_url(
 ) -> None:
     await registry.add(http_server.url("sample.parquet"), allow_private=True)
     pl.DataFrame({"n": range(40)}).write_parquet(http_root / "sample.parquet")
-    ds = await registry.refresh("table1")
+    ds = await registry.refresh("sample")
     assert (ds.row_count, ds.column_count) == (40, 1)
 
 
@@ -627,11 +706,11 @@ async def test_a_failed_refresh_keeps_the_dataset(
     registry: DatasetRegistry, parquet_file: Path
 ) -> None:
     await registry.add(parquet_file)
-    before = (registry.get("table1"), registry.tables()["table1"])
+    before = (registry.get("sample"), registry.tables()["sample"])
     os.remove(parquet_file)
     with pytest.raises(DatasetError, match="File not found"):
-        await registry.refresh("table1")
-    assert (registry.get("table1"), registry.tables()["table1"]) == before
+        await registry.refresh("sample")
+    assert (registry.get("sample"), registry.tables()["sample"]) == before
 
 
 async def test_versions_never_repeat(registry: DatasetRegistry, parquet_file: Path) -> None:

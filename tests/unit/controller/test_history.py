@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chatdf import ChatDF
+from chatdf import ChatDF, LLMError
 from chatdf.events import UsageWarningEvent
 from chatdf.store import StoreWarning
 from tests.fake_gemini import TEST_API_KEY, FakeGemini, function_call, text_chunks
@@ -127,10 +127,10 @@ def test_usage_warning_then_limit_refuses_before_calling_gemini(
         assert usage.per_model["gemini-2.5-flash"].input_tokens == 70
 
         calls_before = len(fake_gemini.requests)
-        answer = chat.ask("third")
-        assert answer.error["error_type"] == "usage_limit"
-        assert "Usage limit reached" in answer.error["message"]
-        assert answer.error["details"]["resets_in_seconds"] > 0
+        with pytest.raises(LLMError, match="Usage limit reached") as raised:
+            chat.ask("third")
+        assert raised.value.kind == "usage_limit"
+        assert raised.value.details["resets_in_seconds"] > 0
         assert len(fake_gemini.requests) == calls_before  # nothing reached Gemini
         # Datasets and SQL keep working at the limit.
         assert chat.sql("SELECT count(*) AS n FROM cities").item() == 5
@@ -143,7 +143,8 @@ def test_api_key_never_reaches_the_database(fake_gemini: FakeGemini, tmp_path: P
     chat = make_chat(fake_gemini, db)
     chat.add(sample_frame, name="cities")
     fake_gemini.add_error(400, f"API key not valid: {TEST_API_KEY}", reason="API_KEY_INVALID")
-    chat.ask(f"my key is not {TEST_API_KEY[:4]}")
+    with pytest.raises(LLMError):
+        chat.ask(f"my key is not {TEST_API_KEY[:4]}")
     fake_gemini.add_stream(text_chunks("ok"))
     chat.ask("again")
     chat.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from chatdf import ChatDF
+from chatdf import ChatDF, LLMError
 from chatdf.controller import TOO_LARGE_MESSAGE, Exchange
 from chatdf.events import AnswerEvent, ToolCallFinished, UsageEvent
 from chatdf.llm.client import RetryPolicy
@@ -116,18 +116,18 @@ def test_failed_sql_retry_limit(chat: ChatDF, fake_gemini: FakeGemini):
 def test_model_loads_a_dataset(chat: ChatDF, fake_gemini: FakeGemini, http_server: LocalHTTPServer):
     url = http_server.url("/sample.parquet")
     fake_gemini.add_stream([function_call("load_dataset", {"url": url})])
-    fake_gemini.add_stream(sql_call("SELECT count(*) AS n FROM table1"))
+    fake_gemini.add_stream(sql_call("SELECT count(*) AS n FROM sample"))
     fake_gemini.add_stream(text_chunks("Loaded; it has 5 rows."))
     chat._session.controller.model_may_use_private_urls = True  # the server is on 127.0.0.1
 
     answer = chat.ask(f"Load {url} and count its rows")
 
-    assert [d.name for d in chat.datasets] == ["cities", "table1"]
-    assert chat._datasets[-1]["name"] == "table1"  # the widget's trait follows
+    assert [d.name for d in chat.datasets] == ["cities", "sample"]  # named after its file
+    assert chat._datasets[-1]["name"] == "sample"  # the widget's trait follows
     assert answer.result.to_dicts() == [{"n": 5}]
     loaded = fake_gemini.requests[1].function_responses()[0]["response"]
-    assert loaded["name"] == "table1" and loaded["row_count"] == 5
-    assert "table1" in fake_gemini.requests[1].system_text()
+    assert loaded["name"] == "sample" and loaded["row_count"] == 5
+    assert "sample" in fake_gemini.requests[1].system_text()
 
 
 def test_model_cannot_load_private_urls_even_when_the_user_may(
@@ -146,7 +146,7 @@ def test_model_cannot_load_private_urls_even_when_the_user_may(
         refused = fake_gemini.requests[1].function_responses()[0]["response"]
         assert "private" in refused["message"].lower()
         assert chat.datasets == []
-        assert chat.add(url).name == "table1"  # the user still may
+        assert chat.add(url).name == "sample"  # the user still may
     finally:
         chat.close()
 
@@ -215,13 +215,14 @@ def test_model_failures_end_the_turn_with_a_clear_error(chat, fake_gemini, scrip
     events = []
     chat._session.listeners.append(events.append)
 
-    answer = chat.ask("Anything")
+    with pytest.raises(LLMError) as raised:
+        chat.ask("Anything")
 
-    assert answer.error is not None
-    assert answer.error["error_type"] == kind
-    assert words in answer.error["message"]
-    assert TEST_API_KEY not in json.dumps(answer.error)
-    assert isinstance(events[-1], AnswerEvent)
+    assert raised.value.kind == kind
+    assert words in raised.value.message
+    assert TEST_API_KEY not in json.dumps(raised.value.to_payload())
+    assert isinstance(events[-1], AnswerEvent)  # listeners (the widget) still see the turn end
+    assert events[-1].error is not None and events[-1].error.error_type == kind
     for event in events:
         assert TEST_API_KEY not in event.model_dump_json()
     # The session keeps working after the failure.
@@ -241,9 +242,9 @@ def test_missing_key_fails_before_any_request(fake_gemini: FakeGemini, sample_fr
     chat = ChatDF(gemini_base_url=fake_gemini.url, workers=1)
     try:
         chat.add(sample_frame)
-        answer = chat.ask("Hello?")
-        assert answer.error["error_type"] == "missing_key"
-        assert "GEMINI_API_KEY" in answer.error["message"]
+        with pytest.raises(LLMError, match="GEMINI_API_KEY") as raised:
+            chat.ask("Hello?")
+        assert raised.value.kind == "missing_key"
         assert fake_gemini.requests == []
         assert chat.sql("SELECT count(*) AS n FROM table1").item() == 5  # SQL needs no key
     finally:
@@ -295,8 +296,9 @@ def test_too_large_request_drops_ten_messages_then_gives_up(chat, fake_gemini):
     fake_gemini.reset()
     for _ in range(2):
         fake_gemini.add_error(400, "The input token count (2000000) exceeds the maximum number of tokens")
-    answer = chat.ask("q2")
-    assert answer.error["message"] == TOO_LARGE_MESSAGE
+    with pytest.raises(LLMError) as raised:
+        chat.ask("q2")
+    assert (raised.value.kind, raised.value.message) == ("context", TOO_LARGE_MESSAGE)
 
 
 def test_usage_event_and_slow_event(chat: ChatDF, fake_gemini: FakeGemini):

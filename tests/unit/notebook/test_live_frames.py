@@ -181,7 +181,6 @@ def test_a_variable_that_no_longer_holds_a_frame(chat: ChatDF, namespace: dict[s
     [
         ("missing", None, "No variable named 'missing' in the notebook"),
         ("n", 5, "The variable 'n' holds a int, not a DataFrame"),
-        ("select", pl.DataFrame({"a": [1]}), "it is a SQL keyword"),
         ("not a name", None, "'not a name' is not a variable name"),
     ],
 )
@@ -193,6 +192,20 @@ def test_add_variable_refuses_clearly(
     with pytest.raises(DatasetError, match=message):
         follow(chat, variable)
     assert chat.datasets == []
+
+
+def test_a_variable_named_like_a_keyword_or_a_taken_name_gets_a_number(
+    chat: ChatDF, namespace: dict[str, Any]
+) -> None:
+    namespace["select"] = pl.DataFrame({"a": [1]})
+    follow(chat, "select")
+    chat.add(pl.DataFrame({"amount": [5]}), name="df_sales")
+    namespace["df_sales"] = pl.DataFrame({"amount": [1, 2]})
+    follow(chat, "df_sales")
+    assert [d.name for d in chat.datasets] == ["select_2", "df_sales", "df_sales_2"]
+    assert chat.sql("SELECT sum(amount) AS n FROM df_sales_2").item() == 3
+    with pytest.raises(DatasetError, match="it is a SQL keyword"):  # a name given is kept or refused
+        follow(chat, "select", "select")
 
 
 # -- CHATDF_NAMESPACE_TABLES: every frame variable offered ------------------------------------

@@ -6,7 +6,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from chatdf.magics import parse_assignment
+from chatdf.magics import parse_assignment, split_line
 
 
 @pytest.mark.parametrize(
@@ -25,6 +25,42 @@ from chatdf.magics import parse_assignment
 )
 def test_name_equals_source(token: str, expected: tuple[str | None, str]) -> None:
     assert parse_assignment(token) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("add sales.csv  # it's the sales file", ["add", "sales.csv"]),
+        ("add sales.csv #", ["add", "sales.csv"]),
+        ("# only a comment, isn't it", []),
+        ("--sidebar\t# in JupyterLab's sidebar", ["--sidebar"]),
+        # '#' inside a word or inside quotes is not a comment.
+        ("add https://host/f.parquet#part=2", ["add", "https://host/f.parquet#part=2"]),
+        ("add t=https://h/f.parquet#x  # the 'x' part", ["add", "t=https://h/f.parquet#x"]),
+        ('add "my # file.csv"  # quoted', ["add", "my # file.csv"]),
+        ("add 'it''s # here.csv'", ["add", "its # here.csv"]),
+        # Escaped characters belong to the word, as in a shell.
+        ("add a\\ \\#b.csv", ["add", "a #b.csv"]),
+        ("add a\\ #b.csv", ["add", "a #b.csv"]),
+        ("add a\\#b.csv  # c", ["add", "a#b.csv"]),
+    ],
+)
+def test_trailing_comments_are_ignored(line: str, expected: list[str]) -> None:
+    assert split_line(line) == expected
+
+
+def test_an_unbalanced_quote_outside_a_comment_is_still_an_error() -> None:
+    with pytest.raises(UsageError, match="Could not read the arguments: No closing quotation"):
+        split_line("add 'sales.csv  # the file")
+
+
+def test_a_pasted_line_with_a_comment_runs(
+    shell: InteractiveShell, parquet_file, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_cell(f"%chatdf add cities={parquet_file}   # it's the cities file")
+    assert capsys.readouterr().out.splitlines() == ["Added cities · 5 rows × 6 cols"]
+    result = shell.run_cell("%chatdf --help  # what's there?")
+    assert result.success
 
 
 def test_a_name_with_nothing_after_it_is_refused() -> None:

@@ -95,9 +95,9 @@ def test_add_files_with_and_without_names(
     # {folder} is IPython's own expansion; 'name=' is ours.
     shell.run_cell(f"%chatdf add {parquet_file} cities={{folder}}/{csv_file.name}")
     out = capsys.readouterr().out.splitlines()
-    assert out == ["Added table1 · 5 rows × 6 cols", "Added cities · 5 rows × 6 cols"]
+    assert out == ["Added sample · 5 rows × 6 cols", "Added cities · 5 rows × 6 cols"]
     chat = shell.run_line_magic("chatdf", "")
-    assert [d.name for d in chat.datasets] == ["table1", "cities"]
+    assert [d.name for d in chat.datasets] == ["sample", "cities"]
     assert [d.kind for d in chat.datasets] == ["parquet", "csv"]
 
 

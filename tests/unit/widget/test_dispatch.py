@@ -62,7 +62,7 @@ def test_bad_path_shows_an_error_card_and_retry_loads_it(chat: ChatDF, browser: 
     loaded = browser.result("add_dataset", source=str(missing), card=card["id"])
 
     assert loaded["status"] == "ready" and loaded["row_count"] == 3
-    assert [(c["name"], c["status"]) for c in chat._datasets] == [("table1", "ready")]
+    assert [(c["name"], c["status"]) for c in chat._datasets] == [("later", "ready")]
 
 
 def test_sample_data_rename_refresh_and_remove(chat: ChatDF, browser: Browser):
@@ -111,6 +111,21 @@ def test_a_question_streams_events_and_leaves_a_transcript(chat: ChatDF, browser
     assert chat._messages[1]["result"]["id"] == rerun["id"]
     assert chat._messages[1]["sql"] == ["SELECT city FROM cities WHERE price < 5"]
     assert browser.error("run_sql", sql="DELETE FROM cities")["error_type"] == "validation"
+
+
+def test_a_failed_question_shows_its_error_in_the_transcript(
+    chat: ChatDF, browser: Browser, fake_gemini: FakeGemini
+):
+    fake_gemini.add_error(429, "Quota exceeded", retry_delay=7)
+    message_id = browser.result("ask", question="Anything?")["message_id"]
+    wait_for(lambda: not chat._busy, what="the turn to end")
+    answer = chat._messages[-1]
+    assert answer["id"] == message_id and answer["status"] == "error"
+    assert answer["error"]["error_type"] == "rate_limit"
+    assert "Try again in about 7 s" in answer["error"]["message"]
+    fake_gemini.add_stream(text_chunks("Back."))
+    browser.result("ask", question="Again?")
+    wait_for(lambda: not chat._busy and chat._messages[-1]["status"] == "complete", what="next turn")
 
 
 def test_a_second_question_while_busy_is_refused(chat: ChatDF, browser: Browser, fake_gemini: FakeGemini):
