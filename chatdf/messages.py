@@ -152,7 +152,8 @@ class SortSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    column: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS * 4)]
+    # Any name a query can give a column (SQL text is capped at MAX_SQL_CHARS), "" included.
+    column: Annotated[str, Field(max_length=MAX_SQL_CHARS)]
     descending: bool = False
 
 
