@@ -346,6 +346,12 @@ class ChatDF(anywidget.AnyWidget):
         except ChatDFError as exc:  # refused before the controller started
             self._update_message(message_id, status="error", error=exc.to_payload())
             raise
+        except (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError):
+            raise
+        except BaseException as exc:  # a bug or a Polars panic: end the answer, not the widget
+            log.error("chatdf: the question failed", exc_info=exc)
+            self._update_message(message_id, status="error", error=_unexpected("ask", exc))
+            raise
         finally:
             with self._lock:
                 self._turn_message = None

@@ -9,11 +9,12 @@ from typing import Any
 
 import polars as pl
 import pytest
-from _widget_helpers import Browser, arrow_page  # type: ignore[import-not-found]
+from _widget_helpers import Browser, arrow_page, wait_for  # type: ignore[import-not-found]
 
 from chatdf import ChatDF
 from chatdf.export import user_namespace
 from chatdf.models import ColumnInfo, QueryResult
+from tests.fake_gemini import FakeGemini, text_chunks
 
 
 @pytest.fixture
@@ -124,3 +125,31 @@ def test_a_column_named_like_a_regex_pages_sorts_or_says_why(chat: ChatDF, brows
         page = arrow_page(buffers)
         assert page.columns == ["^.*$", "b"] and page["^.*$"].to_list() == [1, 2, 3]
     assert browser.result("sync") == {"busy": False}
+
+
+def test_a_panic_during_a_question_ends_the_answer_with_an_error_not_the_widget(
+    chat: ChatDF,
+    browser: Browser,
+    namespace: dict[str, Any],
+    fake_gemini: FakeGemini,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    namespace["df_sales"] = pl.DataFrame({"amount": [1, 2]})
+    chat.add_variable("df_sales", "sales")
+    # The followed variable now holds a LazyFrame whose plan panics when run (arg_sort
+    # of an Object column): the turn writes changed frames again before it starts.
+    objects = pl.Series([object(), object()], dtype=pl.Object)
+    namespace["df_sales"] = pl.LazyFrame({"o": objects}).select(pl.col("o").arg_sort())
+
+    with caplog.at_level(logging.ERROR, logger="chatdf.widget"):
+        message_id = browser.result("ask", question="Total sales?")["message_id"]
+        wait_for(lambda: not chat._busy, what="the turn to end")
+
+    [answer] = [m for m in chat._messages if m["id"] == message_id]
+    assert answer["status"] == "error" and answer["error"]["details"] == {"reason": "panic"}
+    assert "arg_sort" in answer["error"]["message"]
+    assert any("the question failed" in r.message for r in caplog.records)
+
+    namespace["df_sales"] = pl.DataFrame({"amount": [1, 2]})
+    fake_gemini.add_stream(text_chunks("Three."))
+    assert chat.ask("Total sales?").text == "Three."
