@@ -7,6 +7,7 @@
      ├── DatasetError           a dataset could not be added, renamed, refreshed
      ├── QueryError             a query was refused or failed (see ``error_type``)
      ├── LLMError               Gemini could not answer (see ``kind``)
+     ├── ExportError            a result could not be bound to a notebook variable
      ├── StoreError             the history database could not be used
      └── SessionClosedError     the ChatDF was closed; make a new one
 
@@ -107,6 +108,14 @@ class LLMError(ChatDFError):
             "message": self.message,
             "details": {**self.details, "retry_after": self.retry_after},
         }
+
+
+class ExportError(ChatDFError):
+    """A result could not be put into the notebook under the name asked for.
+
+    ``details["reason"]`` is ``invalid_name``, ``not_normalized``, ``keyword``,
+    ``private``, ``builtin`` or ``exists`` (the name holds a value to keep).
+    """
 
 
 class StoreError(ChatDFError):

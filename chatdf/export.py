@@ -13,18 +13,21 @@ read-only guard produces (comments blanked), never the raw query.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import sys
 import textwrap
+import types
+import unicodedata
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Literal, get_args
 
 import polars as pl
 
-from .datasets import Provenance
+from .datasets import Provenance, is_frame
 from .engine import guard
 from .engine.sqlguard import PolarsDialect
-from .errors import ChatDFError, QueryError
+from .errors import ChatDFError, ExportError, QueryError
 from .models import QueryResult
 from .net.proxy import POLARS_STORAGE_OPTIONS
 
@@ -71,23 +74,82 @@ def pick_result(
     return results[result]
 
 
+DEFAULT_OUTPUT = "_chatdf"
+"""Where the ``%%chatdf`` magics put a result: the one ``_`` name chatdf binds."""
+
+
 def check_variable_name(name: Any) -> str:
-    """``name`` if a Python variable may be called that; a ChatDFError saying why not."""
+    """``name`` if chatdf may bind a notebook variable called that; an ExportError saying why not.
+
+    Refused: anything that is not a Python identifier, keywords, names of
+    builtins (``print``, ``list``...; binding one breaks later cells), names
+    starting with ``_`` (IPython's and Python's own: ``__builtins__``, ``_``,
+    ``_i1``...; :data:`DEFAULT_OUTPUT` excepted) and names that Python code
+    would read as another name (``\uff50rint`` is ``print`` in a cell).
+    ``details["reason"]`` says which.
+    """
     if not isinstance(name, str) or not name.isidentifier():
-        hint = "".join(c if c.isalnum() else "_" for c in str(name)).strip("_") or "result"
-        if hint[0].isdigit():
-            hint = f"df_{hint}"
-        raise ChatDFError(
-            f"{name!r} is not a valid Python variable name: use letters, digits and "
-            f"underscores, not starting with a digit (e.g. {hint}).",
-            details={"name": name},
+        raise ExportError(
+            f"{_shown(name)} is not a valid Python variable name: use letters, digits and "
+            f"underscores, not starting with a digit (e.g. {_hint(name)}).",
+            details={"reason": "invalid_name", "name": _shown(name)},
+        )
+    normal = unicodedata.normalize("NFKC", name)
+    if normal != name:
+        # Python normalises identifiers in source code: a cell could never reach this key.
+        raise ExportError(
+            f"'{name}' reads as '{normal}' in Python code; type the name with plain "
+            f"characters (e.g. {_hint(normal)}).",
+            details={"reason": "not_normalized", "name": name},
         )
     if keyword.iskeyword(name):
-        raise ChatDFError(
+        raise ExportError(
             f"'{name}' is a Python keyword; choose another name (e.g. {name}_df).",
-            details={"name": name},
+            details={"reason": "keyword", "name": name},
+        )
+    if name.startswith("_") and name != DEFAULT_OUTPUT:
+        raise ExportError(
+            f"'{name}' starts with '_': such names belong to Python and IPython; choose "
+            f"another name (e.g. {_hint(name)}).",
+            details={"reason": "private", "name": name},
+        )
+    if hasattr(builtins, name):
+        raise ExportError(
+            f"'{name}' is a Python builtin; binding it would break later cells that use it. "
+            f"Choose another name (e.g. {name}_df).",
+            details={"reason": "builtin", "name": name},
         )
     return name
+
+
+def check_replace(
+    namespace: Mapping[str, Any], name: str, *, overwrite: bool = False, ask: bool = False
+) -> None:
+    """Refuse to bind ``name`` over a variable the user may still need.
+
+    A frame may replace a frame (exporting again is the common case); any
+    other value stays unless ``overwrite``. With ``ask`` (the widget, whose
+    user cannot see the namespace) every existing variable is refused, so the
+    browser can confirm first and send again with ``overwrite``.
+
+    Raises
+    ------
+    ExportError
+        ``details["reason"] == "exists"``, with ``holds``: the kind of value.
+    """
+    if overwrite or name not in namespace:
+        return
+    held = namespace[name]
+    if is_frame(held) and not ask:
+        return
+    holds = _kind(held)
+    message = f"'{name}' holds a {holds}; "
+    message += (
+        "replace it?"
+        if ask
+        else "exporting would replace it. Choose another name, or pass overwrite=True."
+    )
+    raise ExportError(message, details={"reason": "exists", "name": name, "holds": holds})
 
 
 def result_frame(result: QueryResult, to: str, sources: Sources) -> Any:
@@ -129,12 +191,15 @@ def export_result(
     *,
     to: str = "polars",
     sources: Sources,
+    overwrite: bool = False,
 ) -> Any:
     """Bind ``result`` to ``namespace[name]`` (see :func:`result_frame`) and return the value.
 
-    Nothing is bound unless the conversion succeeded.
+    The name is checked (:func:`check_variable_name`, :func:`check_replace`)
+    and nothing is bound unless the conversion succeeded.
     """
     name = check_variable_name(name)
+    check_replace(namespace, name, overwrite=overwrite)
     value = result_frame(result, to, sources)
     namespace[name] = value
     return value
@@ -196,6 +261,36 @@ def _provenance(result: QueryResult, sources: Sources) -> dict[str, Provenance]:
     return found
 
 
+def _shown(name: Any) -> str:
+    """A name as an error message quotes it: short, and never a huge repr."""
+    text = repr(name) if isinstance(name, str) else str(name)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _hint(name: Any) -> str:
+    """A usable variable name close to ``name``, for error messages."""
+    if not isinstance(name, (str, int)) or isinstance(name, bool):
+        return "result"
+    text = str(name)
+    hint = "".join(c if c.isalnum() and c.isascii() else "_" for c in text[:40]).strip("_")
+    if hint[:1].isdigit():
+        hint = f"df_{hint}"
+    if not hint.isidentifier() or keyword.iskeyword(hint) or hasattr(builtins, hint):
+        return "result" if not hint.isidentifier() else f"{hint}_df"
+    return hint
+
+
+def _kind(value: Any) -> str:
+    """What a variable holds, as a user would say it: ``module``, ``function``, ``int``..."""
+    if isinstance(value, types.ModuleType):
+        return "module"
+    if isinstance(value, types.FunctionType):
+        return "function"
+    if is_frame(value):  # "polars DataFrame", "pandas DataFrame", "pyarrow Table"
+        return f"{type(value).__module__.split('.')[0]} {type(value).__name__}"
+    return type(value).__name__
+
+
 def _runnable_sql(result: QueryResult) -> str:
     # The guard's text: what Polars runs is exactly what was checked to be read-only.
     text = guard(result.sql, result.tables).sql.strip()
@@ -246,8 +341,10 @@ def _string_literal(text: str) -> str:
 
 
 __all__ = [
+    "DEFAULT_OUTPUT",
     "EXPORT_TARGETS",
     "ExportTarget",
+    "check_replace",
     "check_variable_name",
     "code_for",
     "export_result",

@@ -5,7 +5,7 @@
     %chatdf                          show the kernel's default chat (made on first use)
     %chatdf --sidebar                in JupyterLab's right sidebar (inline elsewhere)
     %chatdf add [name=]SOURCE ...    URLs, paths, globs or DataFrame variables
-    %chatdf export NAME [--to polars|pandas|lazy] [--result ID]
+    %chatdf export NAME [--to polars|pandas|lazy] [--result ID] [--overwrite]
     %chatdf code [--result ID]       the result as Polars code, in a new cell
     %chatdf history                  stored conversations
     %chatdf usage                    tokens used in the last 24 hours
@@ -43,7 +43,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.utils.process import arg_split
 from traitlets import Float, TraitError, Unicode, validate
 
-from .errors import ChatDFError
+from .errors import ChatDFError, ExportError
 from .sidebar import SIDEBAR_TITLE, SidebarPlacement
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ class Command:
     to: str = "polars"
     result: str | None = None
     body: str = ""
+    overwrite: bool = False
 
 
 def parse_command(options: Any, cell: str | None) -> Command:
@@ -144,7 +145,9 @@ def parse_command(options: Any, cell: str | None) -> Command:
         choices = ", ".join(repr(target) for target in EXPORT_TARGETS)
         raise UsageError(f"argument --to: invalid choice: {options.to!r} (choose from {choices})")
     if cell is not None:
-        extra = options.command or options.args or options.sidebar or options.result
+        extra = (
+            options.command or options.args or options.sidebar or options.result or options.overwrite
+        )
         if extra or options.to != "polars":
             raise UsageError(
                 "%%chatdf takes only -o VAR and --sql; put the question (or the SQL) in the "
@@ -176,6 +179,8 @@ def parse_command(options: Any, cell: str | None) -> Command:
         raise UsageError("--to goes with export: %chatdf export NAME --to pandas.")
     if command not in ("export", "code") and options.result:
         raise UsageError("--result goes with export and code.")
+    if command != "export" and options.overwrite:
+        raise UsageError("--overwrite goes with export: %chatdf export NAME --overwrite.")
     args = tuple(options.args)
     if command == "add":
         if not args:
@@ -192,7 +197,9 @@ def parse_command(options: Any, cell: str | None) -> Command:
         check_output_name(args[0])
     elif args:
         raise UsageError(f"%chatdf {command} takes no arguments (got {' '.join(args)}).")
-    return Command(command, args=args, to=options.to, result=options.result)
+    return Command(
+        command, args=args, to=options.to, result=options.result, overwrite=options.overwrite
+    )
 
 
 def check_output_name(name: str) -> str:
@@ -279,6 +286,9 @@ class ChatDFMagics(Magics):
     @argument("--sql", action="store_true", help="%%%%chatdf: the cell body is SQL, not a question")
     @argument("--to", default="polars", metavar=TARGETS_HELP, help="export: the kind of frame")
     @argument("--result", metavar="ID", help="export, code: this result instead of the last one")
+    @argument(
+        "--overwrite", action="store_true", help="export: replace a variable that is not a frame"
+    )
     @argument("-h", "--help", action="store_true", help="show this help")
     @line_cell_magic
     def chatdf(self, line: str, cell: str | None = None) -> Any:
@@ -287,7 +297,7 @@ class ChatDFMagics(Magics):
         %chatdf                          show the chat (one per kernel)
         %chatdf --sidebar                show it in JupyterLab's right sidebar
         %chatdf add [name=]SOURCE ...    add URLs, paths, globs or DataFrame variables
-        %chatdf export NAME [--to polars|pandas|lazy] [--result ID]
+        %chatdf export NAME [--to polars|pandas|lazy] [--result ID] [--overwrite]
         %chatdf code [--result ID]       put Polars code for the result in a new cell
         %chatdf history                  list stored conversations
         %chatdf usage                    tokens used in the last 24 hours
@@ -330,7 +340,17 @@ class ChatDFMagics(Magics):
 
     def _export(self, command: Command) -> None:
         name = command.args[0]
-        value = self.chat.export(name, result=command.result, to=command.to)
+        try:
+            value = self.chat.export(
+                name, result=command.result, to=command.to, overwrite=command.overwrite
+            )
+        except ExportError as exc:
+            if exc.details.get("reason") != "exists":
+                raise
+            raise UsageError(
+                f"'{name}' holds a {exc.details['holds']}; choose another name, or add "
+                "--overwrite to replace it."
+            ) from None
         print(f"Exported to {name}: {_describe_value(value)}")
 
     def _code(self, command: Command) -> None:
@@ -365,14 +385,16 @@ class ChatDFMagics(Magics):
     def _sql(self, command: Command) -> None:
         from IPython.display import display
 
+        out = self._output_name(command)
         frame = self.chat.sql(command.body)
-        self.shell.user_ns[command.out or self.default_output] = frame
+        self.shell.user_ns[out] = frame
         display(frame)
 
     def _ask(self, command: Command) -> None:
         from IPython.display import Markdown, display
 
         chat = self.chat
+        out = self._output_name(command)
         handle = display(Markdown(THINKING), display_id=True)
         try:
             answer = self._stream_into(handle, chat, command.body)
@@ -386,9 +408,23 @@ class ChatDFMagics(Magics):
         if answer.error is not None:
             raise UsageError(answer.error.message)
         if answer.result_id is not None:
-            frame = chat.export(command.out or self.default_output, result=answer.result_id)
+            frame = chat.export(out, result=answer.result_id)
             display(frame)
             display(SQLToggle(answer.sql[-1] if answer.sql else ""))
+
+    def _output_name(self, command: Command) -> str:
+        """Where a cell's result goes; checked before the work, which would otherwise be lost."""
+        from .export import check_replace
+
+        out = command.out or self.default_output
+        try:
+            check_replace(self.shell.user_ns, out)
+        except ExportError as exc:
+            raise UsageError(
+                f"'{out}' holds a {exc.details['holds']}; name the result another way: "
+                "%%chatdf -o NAME."
+            ) from None
+        return out
 
     def _stream_into(self, handle: Any, chat: ChatDF, question: str) -> AnswerEvent:
         """Show the answer's text in ``handle`` as it arrives; the final AnswerEvent."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 
 from .controller import MAX_QUESTION_CHARS
 from .models import Dataset, QueryResult
@@ -152,7 +152,8 @@ class SortSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    column: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS * 4)]
+    # Any name a query can give a column (SQL text is capped at MAX_SQL_CHARS), "" included.
+    column: Annotated[str, Field(max_length=MAX_SQL_CHARS)]
     descending: bool = False
 
 
@@ -175,11 +176,16 @@ class RunSql(_Request):
 
 
 class Export(_Request):
-    """Put a kept result into the notebook as a variable called ``name``."""
+    """Put a kept result into the notebook as a variable called ``name``.
+
+    Without ``overwrite`` an existing variable is not replaced: the reply is an
+    error with ``details.reason == "exists"`` and the browser asks first.
+    """
 
     type: Literal["export"]
     name: Name
     result_id: Id
+    overwrite: StrictBool = False
 
 
 # -- history ------------------------------------------------------------------------
@@ -253,6 +259,8 @@ def parse_request(content: Any) -> Request:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "message"
+        if len(where) > 80:  # a field name is browser input: never echo a huge one
+            where = where[:77] + "..."
         raise BadMessage(f"{where}: {error['msg']}", request_id) from None
 
 

@@ -19,20 +19,20 @@ import warnings
 import weakref
 from collections import OrderedDict
 from pathlib import Path
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from .controller import Controller, Exchange
 from .conversation import exchanges_from, messages_for
 from .datasets import DatasetRegistry
 from .engine import Engine
-from .errors import ChatDFError, LLMError, QueryError, SessionClosedError
+from .errors import ChatDFError, LLMError, QueryError, SessionClosedError, StoreError
 from .events import ErrorEvent, ErrorPayload, Event
 from .llm.client import GeminiClient
 from .models import Answer, QueryResult, TokenUsage, failed_outright
 from .runtime import Runtime
 from .settings import Settings
-from .store import Conversation, ConversationSummary, Store, StoreWarning
+from .store import MEMORY, Conversation, ConversationSummary, Store, StoreWarning
 from .usage import DEFAULT_USER_KEY, UsageSummary
 
 # Results stay in the kernel so the grid can page them and the user can export
@@ -144,21 +144,70 @@ class Session:
     # -- history (the store) --------------------------------------------------------------
 
     async def store(self) -> Store:
-        """The history store, opened on first use (in memory if the file cannot be used)."""
+        """The history store, opened on first use.
+
+        Never fails for want of a usable file: a damaged one is moved aside and
+        a fresh history started, an unwritable location gives a history in
+        memory; either way with a :class:`~chatdf.store.StoreWarning`.
+        """
         async with self._store_lock:
             if not self._stores:
-                store, warning = await Store.open_or_memory(self.settings.resolved_db_path())
-                if warning:
-                    log.warning("%s", warning)
-                    warnings.warn(warning, StoreWarning, stacklevel=2)
-                self._stores.append(store)
+                self._stores.append(await self._open_store())
+            return self._stores[0]
+
+    async def _open_store(self) -> Store:
+        try:
+            path = self.settings.resolved_db_path()
+            store, warning = await Store.open_or_memory(path)
+        except (StoreError, OSError) as exc:  # no path could be made, or memory failed too
+            why = exc.message if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+            store = await Store.open(MEMORY)
+            warning = (
+                f"The history database could not be used ({why}). "
+                "History is kept in memory for this session only."
+            )
+            log.warning("%s", warning)
+        if warning and store.moved_aside is None:  # Store.open warned about a move itself
+            warnings.warn(warning, StoreWarning, stacklevel=2)
+        return store
+
+    async def _stored(self, work: Callable[[Store], Awaitable[T]]) -> T:
+        """Run ``work`` on the store; if it finds the file damaged, heal and run it once more."""
+        store = await self.store()
+        try:
+            return await work(store)
+        except StoreError as exc:
+            if exc.details.get("reason") != "corrupt":
+                raise
+        return await work(await self._heal(store))
+
+    async def _heal(self, damaged: Store) -> Store:
+        """Replace a store whose file turned out damaged while open.
+
+        Opening again moves the file aside (with a StoreWarning) and starts a fresh
+        one; the current conversation goes on there under the same id, so the turn
+        being answered is still saved (the model keeps the earlier turns as context).
+        """
+        async with self._store_lock:
+            if self._stores and self._stores[0] is damaged:
+                self._stores.clear()
+                await damaged.close()
+                fresh = await self._open_store()
+                self._stores.append(fresh)
+                if self.conversation_id is not None:
+                    try:
+                        await fresh.create_conversation(conversation_id=self.conversation_id)
+                    except StoreError as exc:
+                        log.warning("The conversation could not be carried over: %s", exc.message)
             return self._stores[0]
 
     async def _ensure_conversation(self) -> str:
         if self.conversation_id is None:
             # JupyterLab tells the kernel which notebook it serves; None elsewhere.
             notebook = os.environ.get("JPY_SESSION_NAME")
-            conversation = await (await self.store()).create_conversation(notebook_path=notebook)
+            conversation = await self._stored(
+                lambda store: store.create_conversation(notebook_path=notebook)
+            )
             self.conversation_id = conversation.id
         return self.conversation_id
 
@@ -166,20 +215,24 @@ class Session:
         self, conversation_id: str, exchange: Exchange, answer: Answer, result: QueryResult | None
     ) -> None:
         """Store the turn; a store failure is logged and the answer is still returned."""
-        try:
-            store = await self.store()
-            await store.add_messages(conversation_id, messages_for(exchange, answer, result))
+        messages = messages_for(exchange, answer, result)
+
+        async def save(store: Store) -> None:
+            await store.add_messages(conversation_id, messages)
             await store.save_datasets(conversation_id, self.registry.datasets)
+
+        try:
+            await self._stored(save)
         except ChatDFError as exc:
             log.warning("This turn could not be saved to the history: %s", exc.message)
 
     async def conversations(self) -> list[ConversationSummary]:
-        return await (await self.store()).list_conversations()
+        return await self._stored(lambda store: store.list_conversations())
 
     async def open_conversation(self, conversation_id: str) -> Conversation:
         """Make a stored conversation current: its messages become the context again and
         its datasets are registered again (those that can be: URLs and files)."""
-        conversation = await (await self.store()).get_conversation(conversation_id)
+        conversation = await self._stored(lambda store: store.get_conversation(conversation_id))
         missing = []
         for record in conversation.datasets:
             if record.name in self.registry:
@@ -204,34 +257,35 @@ class Session:
         self.conversation_id = None
 
     async def rename_conversation(self, conversation_id: str, title: str) -> ConversationSummary:
-        return await (await self.store()).rename_conversation(conversation_id, title)
+        return await self._stored(lambda store: store.rename_conversation(conversation_id, title))
 
     async def delete_conversation(self, conversation_id: str) -> None:
-        await (await self.store()).delete_conversation(conversation_id)
+        await self._stored(lambda store: store.delete_conversation(conversation_id))
         if conversation_id == self.conversation_id:
             self.new_conversation()
 
     async def clear_history(self) -> int:
-        removed = await (await self.store()).clear_history()
+        removed = await self._stored(lambda store: store.clear_history())
         self.new_conversation()
         return removed
 
     async def preference(self, key: str, default: Any = None) -> Any:
         """A UI preference kept in the store (e.g. the theme); ``default`` if unset or unreadable."""
         try:
-            return await (await self.store()).get_setting(key, default)
+            return await self._stored(lambda store: store.get_setting(key, default))
         except ChatDFError:
             return default
 
     async def set_preference(self, key: str, value: Any) -> None:
         try:
-            await (await self.store()).set_setting(key, value)
+            await self._stored(lambda store: store.set_setting(key, value))
         except ChatDFError as exc:
             log.warning("The %s preference could not be saved: %s", key, exc.message)
 
     async def usage(self) -> UsageSummary:
-        store = await self.store()
-        return await store.usage_summary(self.user_key, self.settings.token_limit)
+        return await self._stored(
+            lambda store: store.usage_summary(self.user_key, self.settings.token_limit)
+        )
 
     def keep(self, result: QueryResult) -> None:
         self.results[result.id] = result
@@ -281,13 +335,14 @@ class _StoreMeter:
 
     async def record(self, model: str, usage: TokenUsage) -> UsageSummary:
         session = self._session
-        store = await session.store()
-        await store.record_usage(
-            session.user_key,
-            session.conversation_id,
-            model,
-            usage.input_tokens,
-            usage.output_tokens,
+        await session._stored(
+            lambda store: store.record_usage(
+                session.user_key,
+                session.conversation_id,
+                model,
+                usage.input_tokens,
+                usage.output_tokens,
+            )
         )
         return await session.usage()
 

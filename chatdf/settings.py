@@ -74,14 +74,12 @@ class Settings(BaseSettings):
         return max(1, min(self.workers, os.cpu_count() or 1))
 
     def resolved_db_path(self) -> str:
-        """The SQLite path to open, creating the default folder when needed."""
+        """The SQLite path to open (the store creates its folder, or says why it cannot)."""
         if self.db_path:
             return self.db_path
         from platformdirs import user_data_dir
 
-        folder = Path(user_data_dir("chatdf", appauthor=False))
-        folder.mkdir(parents=True, exist_ok=True)
-        return str(folder / "chatdf.db")
+        return str(Path(user_data_dir("chatdf", appauthor=False)) / "chatdf.db")
 
     def key(self) -> str | None:
         """The API key in clear, for the SDK only."""

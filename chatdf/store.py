@@ -439,13 +439,20 @@ def _location(path: str | os.PathLike[str]) -> str:
         return MEMORY
     if not text.strip():
         raise StoreError("The history database path is empty.", details={"reason": "invalid"})
-    return str(Path(text).expanduser().resolve())
+    try:
+        return str(Path(text).expanduser().resolve())
+    except (OSError, RuntimeError) as exc:  # no home folder, a symlink loop, a folder we may not enter
+        raise _read_only_error(text, f"the path cannot be resolved: {exc}") from None
 
 
 def _check_writable(location: str) -> None:
     """Fail early and clearly where SQLite would fail late or open read-only in silence."""
     file = Path(location)
-    if file.is_dir():
+    try:
+        is_dir = file.is_dir()
+    except OSError as exc:  # a folder on the way that may not be entered
+        raise _read_only_error(location, exc.strerror or str(exc)) from None
+    if is_dir:
         raise StoreError(
             f"The history database path {location} is a folder; give a file name.",
             details={"reason": "read_only", "path": location},
@@ -456,8 +463,31 @@ def _check_writable(location: str) -> None:
         raise _read_only_error(location, f"cannot create its folder: {exc.strerror}") from None
     if not os.access(file.parent, os.W_OK):
         raise _read_only_error(location, "its folder is not writable")
-    if file.exists() and not os.access(file, os.W_OK):
+    if os.path.exists(file) and not os.access(file, os.W_OK):
         raise _read_only_error(location, "the file is read-only")
+
+
+QUICK_CHECK = "PRAGMA quick_check(1)"
+"""SQLite opens a file whose header and schema are intact however damaged the rest
+is, and fails only when a damaged page is read. This reads every page (b-trees,
+free list, records; unlike integrity_check it does not match indexes to rows, so
+it stays linear in the file size) and stops at the first problem."""
+
+
+def _problem(rows: Sequence[Any]) -> str | None:
+    """The first problem a :data:`QUICK_CHECK` reported, or None for ``ok``."""
+    first = str(rows[0][0]) if rows else "no answer"
+    return None if first == "ok" else first[:200]
+
+
+async def _check_integrity(conn: aiosqlite.Connection, location: str) -> None:
+    async with conn.execute(QUICK_CHECK) as cursor:
+        problem = _problem(await cursor.fetchall())
+    if problem is not None:
+        raise StoreError(
+            f"The history database {location} is damaged ({problem}).",
+            details={"reason": "corrupt", "path": location},
+        )
 
 
 def _still_damaged(location: str) -> bool:
@@ -467,8 +497,7 @@ def _still_damaged(location: str) -> bool:
     except sqlite3.Error:
         return False  # gone or unopenable: nothing to move; reopening reports why
     try:
-        probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return False
+        return _problem(probe.execute(QUICK_CHECK).fetchall()) is not None
     except sqlite3.DatabaseError as exc:
         return _code(exc) in _DAMAGED
     finally:
@@ -479,12 +508,12 @@ def _move_aside(location: str) -> Path:
     """Rename a damaged file (and its journal files) to ``<name>.corrupt-<timestamp>``."""
     src = Path(location)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = src.with_name(f"{src.name}.corrupt-{stamp}")
-    n = 1
-    while target.exists():
-        target = src.with_name(f"{src.name}.corrupt-{stamp}-{n}")
-        n += 1
     try:
+        target = src.with_name(f"{src.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            target = src.with_name(f"{src.name}.corrupt-{stamp}-{n}")
+            n += 1
         os.replace(src, target)
         for suffix in ("-wal", "-journal"):
             side = Path(location + suffix)
@@ -496,11 +525,14 @@ def _move_aside(location: str) -> Path:
     return target
 
 
-async def _configure(conn: aiosqlite.Connection, memory: bool) -> None:
+async def _configure(conn: aiosqlite.Connection, location: str) -> None:
+    memory = location == MEMORY
     await conn.execute("PRAGMA foreign_keys = ON")
     # Checked before switching to WAL so a newer chatdf's file is left byte for byte.
     await _schema_version(conn)
     if not memory:
+        # Before anything is written: a damaged file is moved aside as it was found.
+        await _check_integrity(conn, location)
         await conn.execute("PRAGMA journal_mode = WAL")
         # In WAL mode NORMAL never corrupts; a power cut may lose the last commits.
         await conn.execute("PRAGMA synchronous = NORMAL")
@@ -554,7 +586,7 @@ async def _connect(location: str, busy_timeout: float) -> aiosqlite.Connection:
         raise _store_error(exc, location, "opening it") from None
     conn.row_factory = sqlite3.Row
     try:
-        await _with_retry(lambda: _configure(conn, memory), location, "opening it", lambda: None)
+        await _with_retry(lambda: _configure(conn, location), location, "opening it", lambda: None)
     except BaseException:
         await conn.close()
         raise
@@ -654,7 +686,8 @@ class Store:
     ) -> Store:
         """Open (creating or migrating) the history at ``path``.
 
-        A file that is not a SQLite database, or is damaged, is renamed to
+        A file that is not a SQLite database, or is damaged (an integrity check
+        reads every page at open: about 0.1 s for a 30 MB history), is renamed to
         ``<name>.corrupt-YYYYmmdd-HHMMSS`` and a fresh one is created; a
         :class:`StoreWarning` names the new location of the old file.
 
@@ -760,12 +793,20 @@ class Store:
     # -- conversations ---------------------------------------------------------
 
     async def create_conversation(
-        self, title: str | None = None, notebook_path: str | None = None
+        self,
+        title: str | None = None,
+        notebook_path: str | None = None,
+        *,
+        conversation_id: str | None = None,
     ) -> ConversationSummary:
-        """Start an empty conversation; untitled ones are named by their first question."""
+        """Start an empty conversation; untitled ones are named by their first question.
+
+        ``conversation_id`` keeps an id the caller already uses (a conversation
+        carried over to a fresh file); by default a new uuid is assigned.
+        """
         now = self._clock()
         record = ConversationSummary(
-            id=str(uuid.uuid4()),
+            id=conversation_id or str(uuid.uuid4()),
             title=make_title(title, width=200) if title else None,
             created_at=_utc(now),
             updated_at=_utc(now),

@@ -35,7 +35,14 @@ from . import messages as wire
 from .controller import check_question
 from .errors import ChatDFError, SessionClosedError
 from .events import Event
-from .export import code_for, export_result, pick_result, user_namespace
+from .export import (
+    check_replace,
+    check_variable_name,
+    code_for,
+    export_result,
+    pick_result,
+    user_namespace,
+)
 from .grid import Pager
 from .models import Answer, Dataset, QueryResult, failed_outright
 from .session import Session
@@ -246,17 +253,27 @@ class ChatDF(anywidget.AnyWidget):
 
     @_while_open
     def export(
-        self, name: str, result: str | QueryResult | None = None, to: str = "polars"
+        self,
+        name: str,
+        result: str | QueryResult | None = None,
+        to: str = "polars",
+        overwrite: bool = False,
     ) -> Any:
         """Bind a result (an id, a QueryResult, or None for the last one) to a notebook
         variable without running it again; returns the bound value.
 
         ``to="polars"`` or ``"pandas"`` give the rows; ``"lazy"`` gives a LazyFrame
         that re-runs the SQL over the sources on ``collect()``, so it stays live.
+
+        Names of builtins, keywords and names starting with ``_`` are refused. A
+        variable holding a frame is replaced; one holding anything else (a module,
+        a function, a number...) is kept unless ``overwrite=True``.
         """
         kept = pick_result(self._session.results, result)
         registry = self._session.registry
-        return export_result(user_namespace(), name, kept, to=to, sources=registry.provenance)
+        return export_result(
+            user_namespace(), name, kept, to=to, sources=registry.provenance, overwrite=overwrite
+        )
 
     @_while_open
     def code(self, result: str | QueryResult | None = None) -> str:
@@ -424,6 +441,12 @@ class ChatDF(anywidget.AnyWidget):
         except ChatDFError as exc:  # refused before the controller started
             self._update_message(message_id, status="error", error=exc.to_payload())
             raise
+        except (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError):
+            raise
+        except BaseException as exc:  # a bug or a Polars panic: end the answer, not the widget
+            log.error("chatdf: the question failed", exc_info=exc)
+            self._update_message(message_id, status="error", error=_unexpected("ask", exc))
+            raise
         finally:
             with self._lock:
                 self._turn_message = None
@@ -497,7 +520,8 @@ class ChatDF(anywidget.AnyWidget):
         except wire.BadMessage as exc:
             log.warning("chatdf: ignored a message from the browser (%s)", exc.reason)
             if exc.request_id is not None:
-                self._reply(exc.request_id, error=_error("validation", f"Invalid request: {exc.reason}"))
+                error = _error("validation", f"Invalid request: {exc.reason}", reason="bad_message")
+                self._reply(exc.request_id, error=error)
             return
         if request.type == "cancel":
             future = self._requests.pop(request.id, None)
@@ -508,7 +532,7 @@ class ChatDF(anywidget.AnyWidget):
         try:
             future = self._session.runtime.submit(self._answer(request, handler))
         except SessionClosedError as exc:
-            self._reply(request.id, error=_error("closed", exc.message))
+            self._reply(request.id, error=_error("closed", exc.message, reason="closed"))
             return
         self._requests[request.id] = future
         future.add_done_callback(lambda _f, rid=request.id: self._requests.pop(rid, None))
@@ -527,20 +551,28 @@ class ChatDF(anywidget.AnyWidget):
         self.send({"id": request_id, "result": {"js": js, "css": css}})
 
     async def _answer(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> None:
+        """Run one request and always answer it: with its result or with an error.
+
+        A Polars panic (``PanicException``) is a ``BaseException``, so anything but
+        an interrupt, an exit or the browser's own cancel becomes an error reply;
+        the widget's state is only changed by handlers, so it stays usable.
+        """
         started = time.perf_counter()
         try:
             result = await handler(request)
+            if isinstance(result, _Binary):
+                self._reply(request.id, result=result.result, buffers=result.buffers)
+            else:
+                self._reply(request.id, result=result)
         except ChatDFError as exc:
             self._reply(request.id, error=exc.to_payload())
             return
-        except Exception as exc:  # a bug must not leave the browser waiting or print a traceback
-            log.exception("chatdf: %s request failed", request.type)
-            self._reply(request.id, error=_error("internal", f"Unexpected error: {exc}"))
+        except (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError):
+            raise  # cancelled: the browser gave up on this request already
+        except BaseException as exc:  # a bug must not leave the browser waiting
+            log.error("chatdf: the %s request failed", request.type, exc_info=exc)
+            self._reply(request.id, error=_unexpected(request.type, exc))
             return
-        if isinstance(result, _Binary):
-            self._reply(request.id, result=result.result, buffers=result.buffers)
-        else:
-            self._reply(request.id, result=result)
         log.debug("chatdf: %s answered in %.1f ms", request.type, (time.perf_counter() - started) * 1e3)
 
     def _reply(self, request_id: str, *, result: Any = None, error: Any = None, buffers: Any = None) -> None:
@@ -630,10 +662,14 @@ class ChatDF(anywidget.AnyWidget):
         export = getattr(self, "export", None)
         if export is None:
             raise ChatDFError("Export to a variable is not available in this version of chatdf.")
+        name = check_variable_name(request.name)
         self._session.result(request.result_id)  # a clear error when it is no longer kept
+        # The browser's user cannot see the notebook's variables: any existing one is
+        # confirmed first (reason "exists"), then the request comes again with overwrite.
+        check_replace(user_namespace(), name, overwrite=request.overwrite, ask=True)
         # export() is the sync public API (it may wait on this loop): run it on a thread.
-        await asyncio.to_thread(export, request.name, result=request.result_id)
-        return {"name": request.name}
+        await asyncio.to_thread(export, name, result=request.result_id, overwrite=True)
+        return {"name": name}
 
     async def _on_new_chat(self, _request: wire.NewChat) -> dict[str, Any]:
         self._session.new_conversation()
@@ -705,5 +741,24 @@ def _new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _error(error_type: str, message: str) -> dict[str, Any]:
-    return {"error_type": error_type, "message": message, "details": {}}
+def _error(error_type: str, message: str, **details: Any) -> dict[str, Any]:
+    return {"error_type": error_type, "message": message, "details": details}
+
+
+def _unexpected(request_type: str, exc: BaseException) -> dict[str, Any]:
+    """The error reply for a failure no handler expected (a bug here or in Polars)."""
+    what = request_type.replace("_", " ")
+    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+    if isinstance(exc, pl.exceptions.PanicException):
+        return _error(
+            "internal",
+            f"Polars failed inside while answering this {what} request ({first_line}). "
+            "Nothing was changed; try another sort or column, or run the query again.",
+            reason="panic",
+        )
+    return _error(
+        "internal",
+        f"Unexpected error in the {what} request: {type(exc).__name__}: {first_line}. "
+        "Nothing was changed; the chat keeps working.",
+        reason="internal",
+    )

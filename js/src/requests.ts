@@ -50,7 +50,9 @@ export class Api {
   }
   runSql = (sql: string, messageId: string | null) =>
     this.#call<ResultRef & { elapsed_ms: number }>("run_sql", { sql, message_id: messageId }, SLOW_MS);
-  exportResult = (name: string, resultId: string) => this.#call<{ name: string }>("export", { name, result_id: resultId }, SLOW_MS);
+  /** `overwrite`: replace an existing variable (the kernel refuses with reason "exists" otherwise). */
+  exportResult = (name: string, resultId: string, overwrite = false) =>
+    this.#call<{ name: string }>("export", { name, result_id: resultId, overwrite }, SLOW_MS);
 
   newChat = () => this.#call<Record<string, never>>("new_chat");
   openConversation = (id: string) => this.#call<{ id: string }>("open_conversation", { conversation_id: id }, SLOW_MS);

@@ -18,6 +18,8 @@ scores = pl.DataFrame({
     "label": [None if i % 7 == 0 else f"item number {i} with a description long enough to need a tooltip in the grid" for i in range(10_000)],
 })
 chat.add(scores, name="scores")
+def helper():
+    return "kept"
 """
 
 
@@ -91,6 +93,26 @@ def test_sort_and_page_a_10000_row_result(open_notebook, chatdf_setup, fake_gemi
     lines = copied.splitlines()
     assert lines[0] == "id\tscore\tlabel" and len(lines) == 51
     assert lines[1] == "0\t0\t"
+
+    # Export to variable: a refused name says why; an existing variable is replaced
+    # only after the user confirms.
+    grid.get_by_role("button", name="Export to variable").click()
+    name = grid.get_by_role("textbox", name="Variable name")
+    name.fill("print")
+    name.press("Enter")
+    expect(grid.get_by_role("alert")).to_contain_text("'print' is a Python builtin")
+    name.fill("helper")
+    name.press("Enter")
+    dialog = widget.get_by_role("dialog", name="Replace variable?")
+    expect(dialog).to_contain_text("'helper' holds a function; replace it?")
+    screenshot(widget, "widget-grid-export-confirm")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    assert notebook.kernel_json("helper()") == "kept"
+    name.press("Enter")
+    widget.get_by_role("dialog", name="Replace variable?").get_by_role("button", name="Replace helper").click()
+    expect(widget.locator(".chatdf-toast").last).to_have_text("Saved as the variable helper.")
+    assert notebook.kernel_json("helper.shape") == [10_000, 3]
 
     # Only the page crossed to the browser: the saved widget state stays small.
     size = notebook.kernel_json(

@@ -20,6 +20,7 @@ import { useWidget } from "../context";
 import type { ResultRef } from "../model";
 import type { PageHeader, SortSpec } from "../requests";
 import { RpcError } from "../rpc";
+import { ConfirmDialog } from "../ui/Dialog";
 import { Icon } from "../ui/icons";
 import { copyText } from "../utils/clipboard";
 import { formatRange } from "../utils/format";
@@ -287,13 +288,18 @@ export function DataGrid({ result, onRerun }: Props) {
   );
 }
 
-/** "Export to variable": asks for a name, then the kernel puts the result in the notebook. */
+/**
+ * "Export to variable": asks for a name, then the kernel puts the result in the notebook.
+ * A name that already holds a variable is refused with reason "exists"; the user
+ * confirms, and the request goes again with `overwrite`.
+ */
 function ExportButton({ resultId }: { resultId: string }) {
   const { api, notify } = useWidget();
   const [open, setOpen] = useState(false);
   const [name, setName] = useState("df");
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [replace, setReplace] = useState<{ name: string; message: string } | null>(null);
   if (!open) {
     return (
       <button type="button" class="chatdf-btn chatdf-btn--quiet" onClick={() => setOpen(true)}>
@@ -301,25 +307,42 @@ function ExportButton({ resultId }: { resultId: string }) {
       </button>
     );
   }
-  async function submit(e: Event) {
-    e.preventDefault();
+  async function send(target: string, overwrite: boolean) {
+    setBusy(true);
+    setProblem(null);
+    try {
+      await api.exportResult(target, resultId, overwrite);
+      notify(`Saved as the variable ${target}.`);
+      setOpen(false);
+      setProblem(null);
+    } catch (err) {
+      if (err instanceof RpcError && err.details.reason === "exists") {
+        setReplace({ name: target, message: err.message });
+      } else {
+        setProblem(err instanceof Error ? err.message : String(err));
+      }
+    } finally {
+      setBusy(false);
+    }
+  }
+  function submit(e?: Event) {
+    e?.preventDefault();
     const trimmed = name.trim();
     if (!isVariableName(trimmed)) {
       setProblem("Use a Python name: letters, digits and _, not starting with a digit.");
       return;
     }
-    setBusy(true);
-    try {
-      await api.exportResult(trimmed, resultId);
-      notify(`Saved as the variable ${trimmed}.`);
-      setOpen(false);
-      setProblem(null);
-    } catch (err) {
-      setProblem(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
+    void send(trimmed, false);
   }
+  const confirm = replace ? (
+    <ConfirmDialog
+      title="Replace variable?"
+      message={replace.message}
+      confirmLabel={`Replace ${replace.name}`}
+      onConfirm={() => void send(replace.name, true)}
+      onClose={() => setReplace(null)}
+    />
+  ) : null;
   return (
     <form class="chatdf-export" onSubmit={submit}>
       <label>
@@ -330,7 +353,14 @@ function ExportButton({ resultId }: { resultId: string }) {
           aria-label="Variable name"
           aria-invalid={problem ? true : undefined}
           onInput={(e) => setName(e.currentTarget.value)}
-          onKeyDown={(e) => e.key === "Escape" && setOpen(false)}
+          onKeyDown={(e) => {
+            // Handled here: in a notebook cell JupyterLab takes Enter before the form sees it.
+            if (e.key === "Escape") setOpen(false);
+            else if (e.key === "Enter" && !e.isComposing) submit(e);
+            else return;
+            e.preventDefault();
+            e.stopPropagation();
+          }}
           ref={(el) => el?.focus({ preventScroll: true })}
         />
       </label>
@@ -345,6 +375,7 @@ function ExportButton({ resultId }: { resultId: string }) {
           {problem}
         </span>
       ) : null}
+      {confirm}
     </form>
   );
 }

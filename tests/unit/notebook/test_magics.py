@@ -285,6 +285,33 @@ def test_export_and_code_magics(
         shell.run_line_magic("chatdf", "export x --result nope")
 
 
+@needs_wiring
+def test_export_and_result_cells_keep_variables_that_are_not_frames(
+    shell: InteractiveShell, parquet_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_line_magic("chatdf", f"add cities={parquet_file}")
+    shell.run_cell("import os\ndef helper(): return 1")
+    with capture_output():
+        shell.run_cell_magic("chatdf", "--sql", "SELECT city FROM cities ORDER BY city")
+    for line, message in [
+        ("export os", "'os' holds a module; choose another name, or add --overwrite"),
+        ("export helper", "'helper' holds a function"),
+        ("export print", "'print' is a Python builtin"),
+        ("export __builtins__", "'__builtins__' starts with '_'"),
+        ("code --overwrite", "--overwrite goes with export"),
+    ]:
+        with pytest.raises(UsageError, match=message):
+            shell.run_line_magic("chatdf", line)
+    with pytest.raises(UsageError, match="'os' holds a module; name the result another way"):
+        shell.run_cell_magic("chatdf", "--sql -o os", "SELECT 1 AS one FROM cities")
+    assert shell.run_cell("print(os.sep, helper())").success
+    capsys.readouterr()
+
+    shell.run_line_magic("chatdf", "export helper --overwrite")
+    assert shell.user_ns["helper"].height == 5
+    assert capsys.readouterr().out.startswith("Exported to helper: a polars DataFrame")
+
+
 def test_history_and_usage(
     shell: InteractiveShell, gemini_env: FakeGemini, capsys: pytest.CaptureFixture[str]
 ) -> None:

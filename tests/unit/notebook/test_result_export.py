@@ -143,6 +143,84 @@ def test_bad_variable_names_bind_nothing(
     assert namespace == {}
 
 
+# -- names that would clobber the notebook -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "reason", "message"),
+    [
+        ("__builtins__", "private", r"'__builtins__' starts with '_'.*e\.g\. builtins\)"),
+        ("_x", "private", r"'_x' starts with '_'"),
+        ("print", "builtin", r"'print' is a Python builtin; .*e\.g\. print_df"),
+        ("list", "builtin", "'list' is a Python builtin"),
+        ("len", "builtin", "'len' is a Python builtin"),
+        ("class", "keyword", "'class' is a Python keyword"),
+        ("\uff50rint", "not_normalized", r"reads as 'print' in Python code"),
+        (None, "invalid_name", r"None is not a valid Python variable name.*e\.g\. result"),
+        (42, "invalid_name", r"42 is not a valid Python variable name.*e\.g\. df_42"),
+    ],
+)
+def test_names_that_would_break_the_notebook_are_refused(
+    chat: ChatDF, joined: QueryResult, name: Any, reason: str, message: str
+) -> None:
+    namespace: dict[str, Any] = {"keep": 1}
+    with pytest.raises(ChatDFError, match=message) as info:
+        export(chat, namespace, name, "polars")
+    assert info.value.details["reason"] == reason
+    assert namespace == {"keep": 1}
+    with pytest.raises(ChatDFError, match=message):  # overwrite=True does not lift it
+        export_result(
+            namespace, name, joined, sources=chat._session.registry.provenance, overwrite=True
+        )
+
+
+def test_the_magics_default_output_is_the_one_underscore_name_allowed(
+    chat: ChatDF, joined: QueryResult
+) -> None:
+    namespace: dict[str, Any] = {}
+    export(chat, namespace, "_chatdf", "polars")
+    assert namespace["_chatdf"].to_dicts() == EXPECTED
+
+
+@pytest.mark.parametrize(
+    ("held", "kind"),
+    [
+        (os, "module"),
+        (print, "builtin_function_or_method"),
+        (lambda x: x, "function"),
+        (42, "int"),
+        ({"a": 1}, "dict"),
+    ],
+    ids=["module", "builtin", "function", "int", "dict"],
+)
+def test_a_variable_of_another_kind_is_kept_unless_overwrite(
+    chat: ChatDF, joined: QueryResult, held: Any, kind: str
+) -> None:
+    namespace: dict[str, Any] = {"thing": held}
+    with pytest.raises(ChatDFError, match=rf"'thing' holds a {kind}.*overwrite=True") as info:
+        export(chat, namespace, "thing", "polars")
+    assert info.value.details == {"reason": "exists", "name": "thing", "holds": kind}
+    assert namespace["thing"] is held
+
+    sources = chat._session.registry.provenance
+    value = export_result(namespace, "thing", joined, sources=sources, overwrite=True)
+    assert namespace["thing"] is value and value.to_dicts() == EXPECTED
+
+
+def test_a_frame_may_replace_a_frame(chat: ChatDF, joined: QueryResult) -> None:
+    namespace: dict[str, Any] = {
+        "a": pl.DataFrame({"x": [1]}),
+        "b": pd.DataFrame({"x": [1]}),
+        "c": pl.LazyFrame({"x": [1]}),
+    }
+    export(chat, namespace, "a", "pandas")
+    export(chat, namespace, "b", "lazy")
+    export(chat, namespace, "c", "polars")
+    assert isinstance(namespace["a"], pd.DataFrame)
+    assert isinstance(namespace["b"], pl.LazyFrame)
+    assert namespace["c"].to_dicts() == EXPECTED
+
+
 def test_an_unknown_target_is_refused(chat: ChatDF, joined: QueryResult) -> None:
     with pytest.raises(
         ChatDFError, match="Unknown export target 'excel'; use one of: polars, pandas, lazy"

@@ -43,6 +43,63 @@ async def test_a_damaged_file_is_moved_aside_and_a_fresh_history_starts(
     await reopened.close()
 
 
+async def history_with_conversations(path: Path, count: int = 40) -> list[str]:
+    """A real history file with ``count`` conversations of a few kilobytes each."""
+    store = await Store.open(path)
+    ids = []
+    for n in range(count):
+        conversation = await store.create_conversation(f"question {n}")
+        await store.add_messages(
+            conversation.id,
+            [
+                NewMessage(role="user", content=f"question {n} " + "q" * 1500),
+                NewMessage(role="assistant", content=f"answer {n} " + "a" * 3000),
+            ],
+        )
+        ids.append(conversation.id)
+    await store.close()  # checkpoints the WAL into the file
+    return ids
+
+
+def overwrite_second_half(path: Path) -> bytes:
+    data = bytearray(path.read_bytes())
+    half = len(data) // 2
+    data[half:] = os.urandom(len(data) - half)
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+async def test_a_file_damaged_past_its_header_is_caught_at_open(db_path: Path) -> None:
+    # The header and schema pages are intact, so SQLite opens the file happily; only
+    # reading the damaged pages fails. The integrity check at open finds them.
+    await history_with_conversations(db_path)
+    assert db_path.stat().st_size > 200_000
+    damaged = overwrite_second_half(db_path)
+
+    with pytest.warns(StoreWarning, match="moved to"):
+        store = await Store.open(db_path)
+
+    assert store.moved_aside is not None and store.moved_aside.read_bytes() == damaged
+    assert await store.list_conversations() == []
+    conversation = await store.create_conversation("after the damage")
+    await store.add_message(conversation.id, NewMessage(role="user", content="still works"))
+    await store.close()
+
+    reopened = await Store.open(db_path)  # the fresh file passes the check: no warning
+    assert [c.title for c in await reopened.list_conversations()] == ["after the damage"]
+    assert reopened.moved_aside is None
+    await reopened.close()
+
+
+async def test_a_healthy_file_is_left_alone(db_path: Path) -> None:
+    ids = await history_with_conversations(db_path, count=5)
+    store = await Store.open(db_path)
+    assert {c.id for c in await store.list_conversations()} == set(ids)
+    assert store.moved_aside is None and store.warning is None
+    await store.close()
+    assert [p.name for p in db_path.parent.iterdir() if "corrupt" in p.name] == []
+
+
 async def test_open_or_memory_reports_the_move(db_path: Path) -> None:
     db_path.write_bytes(b"\x00garbage" * 100)
 
