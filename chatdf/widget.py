@@ -35,7 +35,6 @@ from .controller import check_question
 from .errors import ChatDFError
 from .events import Event
 from .export import code_for, export_result, pick_result, user_namespace
-from .grid import Pager
 from .models import Answer, Dataset, QueryResult
 from .session import Session
 from .settings import load_settings
@@ -111,7 +110,6 @@ class ChatDF(anywidget.AnyWidget):
         self.settings = config
         self._session = Session(config)
         self._session.registry.attach_namespace(user_namespace())
-        self._pager = Pager()
         self._lock = threading.RLock()  # traits change from the kernel thread and the runtime's
         self._requests: dict[str, concurrent.futures.Future[None]] = {}
         self._cards: dict[str, dict[str, Any]] = {}  # adds in flight or failed, by card id
@@ -190,12 +188,16 @@ class ChatDF(anywidget.AnyWidget):
         ``to="polars"`` or ``"pandas"`` give the rows; ``"lazy"`` gives a LazyFrame
         that re-runs the SQL over the sources on ``collect()``, so it stays live.
         """
+        if isinstance(result, str):
+            self._session.result(result)  # a dropped result says so, with its SQL
         kept = pick_result(self._session.results, result)
         registry = self._session.registry
         return export_result(user_namespace(), name, kept, to=to, sources=registry.provenance)
 
     def code(self, result: str | QueryResult | None = None) -> str:
         """Standalone Polars code that recreates a result (default: the last) without chatdf."""
+        if isinstance(result, str):
+            self._session.result(result)  # a dropped result says so, with its SQL
         kept = pick_result(self._session.results, result)
         return code_for(kept, self._session.registry.provenance)
 
@@ -514,10 +516,9 @@ class ChatDF(anywidget.AnyWidget):
         return self._session.registry.get(request.name).model_dump()
 
     async def _on_page(self, request: wire.Page) -> _Binary:
-        result = self._session.result(request.result_id)
         sort = (request.sort.column, request.sort.descending) if request.sort else None
-        # Sorting a large result takes a moment: off the loop, so streaming goes on.
-        page = await asyncio.to_thread(self._pager.page, result, request.offset, request.limit, sort)
+        # Sorts run off the loop (a thread, or a worker for large results), so streaming goes on.
+        page = await self._session.page(request.result_id, request.offset, request.limit, sort)
         return _Binary(page.header(), [page.ipc])
 
     async def _on_run_sql(self, request: wire.RunSql) -> dict[str, Any]:

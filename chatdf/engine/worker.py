@@ -79,9 +79,8 @@ def main(
             os.nice(nice)
     # If the system runs out of memory before the watchdog sees it, the
     # kernel's OOM killer should pick a worker, never the notebook kernel.
-    with contextlib.suppress(OSError):
-        with open("/proc/self/oom_score_adj", "w") as fh:
-            fh.write("1000")
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
+        fh.write("1000")
     state = _State()
     _start_watchdog(lifeline_fd, kernel_pid, state, memory_mb)
 

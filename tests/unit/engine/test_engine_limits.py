@@ -64,11 +64,13 @@ def result_files(engine: Engine) -> list[Path]:
 async def test_a_million_row_sort_runs_with_default_settings(
     default_engine: Engine, limit_tables: dict[str, TableSource], data: pl.DataFrame
 ) -> None:
-    result = await default_engine.run(SORT_SQL, limit_tables)
-
     expected = pl.SQLContext(data=data).execute(SORT_SQL, eager=True)
-    assert result.total_rows == 1_000_000
-    assert_frame_equal(result.data, expected)
+    # Under RLIMIT_DATA this failed most times, not every time (it hinged on how much
+    # address space the allocator happened to reserve); a user runs a query again and again.
+    for _ in range(3):
+        result = await default_engine.run(SORT_SQL, limit_tables)
+        assert result.total_rows == 1_000_000
+        assert_frame_equal(result.data, expected)
 
 
 async def test_workers_run_at_normal_priority_by_default(
@@ -76,6 +78,10 @@ async def test_workers_run_at_normal_priority_by_default(
 ) -> None:
     await default_engine.run("SELECT 1 AS one", tables)
     assert {psutil.Process(pid).nice() for pid in default_engine.worker_pids()} == {0}
+    if Path("/proc/self/oom_score_adj").exists():
+        # If memory runs out before a watchdog sees it, the system kills a worker, not the kernel.
+        for pid in default_engine.worker_pids():
+            assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() == "1000"
 
     gentle = await make_engine(worker_nice=7)
     await gentle.run("SELECT 1 AS one", tables)
@@ -102,6 +108,24 @@ async def test_the_memory_limit_counts_resident_memory_and_says_what_to_do(
     again = await engine.run("SELECT COUNT(*) AS n FROM data", limit_tables)
     assert again.data.item() == 1_000_000
     assert engine.worker_pids() != [before]
+
+
+async def test_a_limit_of_zero_turns_the_memory_watchdog_off(
+    make_engine, limit_tables: dict[str, TableSource]
+) -> None:
+    # 20M sorted keys: a few hundred MB of resident memory.
+    sql = (
+        "SELECT a.id * 100 + b.id AS k FROM data a "
+        "CROSS JOIN (SELECT id FROM data LIMIT 20) b ORDER BY k DESC"
+    )
+    tight = await make_engine(worker_memory_mb=150)
+    with pytest.raises(QueryError) as caught:
+        await tight.run(sql, limit_tables)
+    assert caught.value.details["reason"] == "worker_memory"
+    unlimited = await make_engine(worker_memory_mb=0)
+    result = await unlimited.run(sql, limit_tables)
+    assert result.total_rows == 20_000_000
+    assert result.head(3)["k"].to_list() == [99_999_919, 99_999_918, 99_999_917]
 
 
 @pytest.mark.slow
