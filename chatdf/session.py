@@ -53,8 +53,9 @@ class Session:
         # Results stay so the grid can page them and the user can export them
         # without re-running, up to result_cache_mb in total.
         self.pager = Pager(self.engine)
+        forget = self.pager.forget  # not self: no cycle that would delay the finalizer
         self.results = ResultCache(
-            settings.result_cache_mb * 2**20, on_evict=lambda r: self.pager.forget(r.id)
+            settings.result_cache_mb * 2**20, on_evict=lambda result: forget(result.id)
         )
         self.llm = GeminiClient(settings)
         self.controller = Controller(
