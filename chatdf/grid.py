@@ -269,7 +269,9 @@ class Pager:
 def _kernel_order(
     result: QueryResult, keys: list[tuple[int, bool]], where: pl.Expr | None
 ) -> pl.Series:
-    return row_order(pl, result.data.lazy(), keys, where).collect().to_series()
+    # The file's mapping, or a transient copy for types it cannot map: not cached on the result.
+    frame = result.file.read() if result.file is not None else result.data
+    return row_order(pl, frame.lazy(), keys, where).collect().to_series()
 
 
 def to_ipc(frame: pl.DataFrame) -> bytes:
