@@ -58,7 +58,7 @@ from ..models import QueryResult, TableSource, columns_of
 from ..settings import Settings
 from .ipc import ResultFile, read_result, remove, result_path
 from .sqlguard import guard
-from .worker import MEMORY_MARKER, OOM_MARKER
+from .worker import MEMORY_EXIT_CODE, MEMORY_MARKER, OOM_MARKER
 
 log = logging.getLogger("chatdf.engine")
 
@@ -472,7 +472,7 @@ class Engine:
         code = await asyncio.to_thread(worker.wait_exit, 5.0)
         tail = worker.log_tail()
         limit_mb = self._settings.worker_memory_mb
-        if MEMORY_MARKER in tail:
+        if MEMORY_MARKER in tail or code == MEMORY_EXIT_CODE:
             return QueryError(
                 f"The query needed more memory than a worker may use ({limit_mb} MB, "
                 "CHATDF_WORKER_MEMORY_MB) and was stopped. Filter or aggregate first, select "
