@@ -22,6 +22,13 @@ egress      a ~100 MB parquet served over HTTP (by a separate process): a full
             scan and a selective query read through chatdf's egress proxy, read
             by Polars straight from the server (unguarded, as before issue #9),
             and from the local file; plus the time to add the URL
+limits      with default settings: the 1M-row sort's time and peak worker RSS;
+            how long a memory hog (a sorted 200k x 200k cross join) and a disk
+            hog (the same join written out) run before they are stopped; peak
+            worker RSS of the TPC-H queries above
+kernel      kernel RSS over 20 queries with 5M-row results through a session
+            with default settings (results kept by size), then one grid sort of
+            such a result by a text column (run in a worker); fresh process
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,8 +52,10 @@ DATA = ROOT / "bench" / "data"
 sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
+import psutil  # noqa: E402
 
 from chatdf.engine import Engine  # noqa: E402
+from chatdf.errors import QueryError  # noqa: E402
 from chatdf.models import TableSource  # noqa: E402
 from chatdf.settings import load_settings  # noqa: E402
 
@@ -120,7 +130,10 @@ TPCH_QUERIES = {
 }
 
 TRANSFER_SQL = "SELECT * FROM wide"
-SECTIONS = ("roundtrip", "transfer", "tpch", "loop", "egress")
+SECTIONS = ("roundtrip", "transfer", "tpch", "loop", "egress", "limits", "kernel")
+SORT_SQL = "SELECT id, price, tag, price*1.2+id AS adjusted FROM data ORDER BY price DESC, id"
+MEMORY_HOG_SQL = "SELECT a.x * 200000 + b.x AS k FROM slow a CROSS JOIN slow b ORDER BY k DESC"
+DISK_HOG_SQL = "SELECT a.x, b.x AS y FROM slow a CROSS JOIN slow b"
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -139,6 +152,42 @@ def peak_rss_mb() -> float:
 def rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def anon_mb(pid: int | None = None) -> float:
+    """Anonymous resident memory (the heap, not mapped files) of ``pid`` (default: us)."""
+    info = psutil.Process(pid).memory_info()
+    return (info.rss - info.shared) / 2**20
+
+
+class PeakSampler:
+    """Samples the RSS of some processes every 5 ms on a thread; keeps the peaks."""
+
+    def __init__(self, pids: Any) -> None:
+        self._pids = pids  # a callable giving the pids to watch now
+        self.peak_rss_mb = 0.0
+        self.peak_anon_mb = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            for pid in self._pids():
+                try:
+                    info = psutil.Process(pid).memory_info()
+                except psutil.Error:
+                    continue
+                self.peak_rss_mb = max(self.peak_rss_mb, info.rss / 2**20)
+                self.peak_anon_mb = max(self.peak_anon_mb, (info.rss - info.shared) / 2**20)
+            time.sleep(0.005)
 
 
 def median(xs: list[float]) -> float:
@@ -580,6 +629,161 @@ async def bench_egress(rows: int, repeats: int) -> dict[str, Any]:
         "seconds": timings,
         "kernel_cpu_s": kernel_cpu,
     }
+async def bench_limits(sort_runs: int, tpch_scale: float) -> dict[str, Any]:
+    """Default settings (no overrides): ordinary work passes, hogs are stopped, and how fast."""
+    settings = load_settings()
+    out: dict[str, Any] = {
+        "worker_memory_mb": settings.worker_memory_mb,
+        "max_result_mb": settings.max_result_mb,
+        "workers": settings.worker_count,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        n = 1_000_000
+        pl.select(
+            id=pl.int_range(n),
+            price=pl.int_range(n).hash(7) % 10_000 / 100,
+            tag=pl.format("tag-{}", pl.int_range(n) % 977),
+        ).write_parquet(folder / "data.parquet")
+        pl.DataFrame({"x": range(200_000)}).write_parquet(folder / "slow.parquet")
+        tables = {
+            name: TableSource(name=name, kind="parquet", location=str(folder / f"{name}.parquet"))
+            for name in ("data", "slow")
+        }
+        engine = Engine(settings, folder / "work")
+        rows = []
+        try:
+            await engine.run("SELECT 1 AS one", {})
+            times = []
+            with PeakSampler(engine.worker_pids) as sampler:
+                for _ in range(sort_runs):
+                    t = time.perf_counter()
+                    result = await engine.run(SORT_SQL, tables)
+                    times.append(time.perf_counter() - t)
+                    assert result.total_rows == n
+                    del result
+            out["sort_1m"] = {
+                "median_s": median(times),
+                "peak_worker_rss_mb": sampler.peak_rss_mb,
+                "peak_worker_anon_mb": sampler.peak_anon_mb,
+            }
+            rows.append(["1M-row sort (passes)", median(times), sampler.peak_rss_mb, sampler.peak_anon_mb, "ok"])
+            for label, key, sql in (
+                ("memory hog: sorted cross join", "memory_hog", MEMORY_HOG_SQL),
+                ("disk hog: cross join written out", "disk_hog", DISK_HOG_SQL),
+            ):
+                with PeakSampler(engine.worker_pids) as sampler:
+                    t = time.perf_counter()
+                    try:
+                        await engine.run(sql, tables)
+                        outcome = "NOT STOPPED"
+                    except QueryError as exc:
+                        outcome = f"{exc.error_type}/{exc.details.get('reason', '')}"
+                    stopped_s = time.perf_counter() - t
+                t = time.perf_counter()
+                await engine.run("SELECT COUNT(*) AS n FROM data", tables)  # on a fresh worker
+                next_s = time.perf_counter() - t
+                out[key] = {
+                    "stopped_after_s": stopped_s,
+                    "outcome": outcome,
+                    "peak_worker_rss_mb": sampler.peak_rss_mb,
+                    "peak_worker_anon_mb": sampler.peak_anon_mb,
+                    "next_query_s": next_s,
+                }
+                rows.append([label, stopped_s, sampler.peak_rss_mb, sampler.peak_anon_mb, outcome])
+            # TPC-H under the default limit: every query passes, and how close it comes.
+            tpch = ensure_tpch(tpch_scale)
+            tpch_tables = {
+                t: TableSource(name=t, kind="parquet", location=str(tpch / f"{t}.parquet"))
+                for t in TPCH_TABLES
+            }
+            peaks = {}
+            for name, sql in TPCH_QUERIES.items():
+                with PeakSampler(engine.worker_pids) as sampler:
+                    await engine.run(sql, tpch_tables)
+                peaks[name] = sampler.peak_rss_mb
+            worst = max(peaks, key=peaks.__getitem__)
+            out["tpch"] = {"scale": tpch_scale, "peak_worker_rss_mb": peaks}
+            rows.append(
+                [f"TPC-H SF{tpch_scale:g}, {len(peaks)} queries (all pass)", "", peaks[worst], "", f"max: {worst}"]
+            )
+        finally:
+            await engine.close()
+    table(
+        f"Limits with default settings (worker memory {out['worker_memory_mb']} MB = auto, "
+        f"result cap {out['max_result_mb']} MB, {out['workers']} workers)",
+        ["query", "seconds", "peak worker RSS MB", "peak worker heap MB", "outcome"],
+        rows,
+    )
+    return out
+
+
+def bench_kernel(queries: int, rows: int) -> dict[str, Any]:
+    path = ensure_wide(rows)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--measure-kernel", str(queries), str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    table(
+        f"Kernel memory over {queries} queries of {rows:,}-row results (default settings, fresh process)",
+        ["", "MB"],
+        [
+            ["result size (on disk)", out["result_mb"]],
+            ["kernel RSS before", out["base_rss_mb"]],
+            ["kernel RSS growth, max over the queries", out["max_rss_growth_mb"]],
+            ["kernel RSS growth after the last", out["rss_growth_mb"]],
+            ["kernel heap growth after the last", out["anon_growth_mb"]],
+            ["results kept (count / MB)", f"{out['kept']} / {out['kept_mb']:.0f}"],
+            ["grid sort by text: kernel heap peak growth", out["sort_anon_peak_mb"]],
+            ["grid sort by text: seconds (in a worker)", out["sort_s"]],
+        ],
+    )
+    return out
+
+
+def measure_kernel(queries: int, path: str) -> None:
+    """Child process: run ``queries`` large queries through a session, print memory as JSON."""
+    from chatdf.session import Session
+
+    session = Session(load_settings(db_path=":memory:"))
+    try:
+        session.call(session.registry.add(path, "wide"))
+        session.call(session.run_sql("SELECT 1 AS one"))
+        base_rss, base_anon, growth = rss_mb(), anon_mb(), []
+        result_mb = 0.0
+        for i in range(queries):
+            result = session.call(session.run_sql(f"SELECT *, id + {i} AS k FROM wide"))
+            result_mb = result.nbytes / 2**20
+            result.data.select(pl.all().max())  # touch every value, as a user would
+            del result
+            growth.append(rss_mb() - base_rss)
+        last = session.results[next(reversed(session.results))]
+        me = os.getpid()
+        with PeakSampler(lambda: [me]) as sampler:
+            before = anon_mb()
+            t = time.perf_counter()
+            session.call(session.page(last.id, 1_000_000, 50, ("name", True)))
+            sort_s = time.perf_counter() - t
+        print(
+            json.dumps(
+                {
+                    "result_mb": result_mb,
+                    "base_rss_mb": base_rss,
+                    "max_rss_growth_mb": max(growth),
+                    "rss_growth_mb": growth[-1],
+                    "anon_growth_mb": anon_mb() - base_anon,
+                    "kept": len(session.results),
+                    "kept_mb": session.results.total_bytes / 2**20,
+                    "sort_anon_peak_mb": sampler.peak_anon_mb - before,
+                    "sort_s": sort_s,
+                }
+            )
+        )
+    finally:
+        session.close()
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -602,6 +806,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     if "egress" in only:
         rows, repeats = (3_000_000, 1) if quick else (14_500_000, 3)  # 21 MB / 102 MB
         results["egress"] = await bench_egress(rows, repeats)
+    if "limits" in only:
+        results["limits"] = await bench_limits(3 if quick else 5, 0.1 if quick else 1)
+    if "kernel" in only:
+        results["kernel"] = bench_kernel(20, 1_000_000 if quick else 5_000_000)
     return results
 
 
@@ -614,12 +822,18 @@ if __name__ == "__main__":
         "--measure-transfer", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS
     )
     parser.add_argument("--serve-http", type=Path, metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--measure-kernel", nargs=2, metavar=("QUERIES", "PATH"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.measure_transfer:
         measure_transfer(*args.measure_transfer)
         sys.exit(0)
     if args.serve_http:
         serve_http(args.serve_http)
+        sys.exit(0)
+    if args.measure_kernel:
+        measure_kernel(int(args.measure_kernel[0]), args.measure_kernel[1])
         sys.exit(0)
     numbers = asyncio.run(main(args))
     text = json.dumps(numbers, indent=2)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from .controller import Exchange
 from .models import Answer, QueryResult
-from .store import MessageRecord, NewMessage, ResultPreview
+from .store import MAX_PREVIEW_ROWS, MessageRecord, NewMessage, ResultPreview
 
 log = logging.getLogger("chatdf.conversation")
 
@@ -45,7 +45,7 @@ def messages_for(exchange: Exchange, answer: Answer, result: QueryResult | None)
             content=content,
             sql_query=answer.sql[-1] if answer.sql else None,
             result_preview=(
-                ResultPreview.from_frame(result.data, result.total_rows) if result else None
+                ResultPreview.from_frame(result.head(MAX_PREVIEW_ROWS), result.total_rows) if result else None
             ),
             token_count=answer.usage.total_tokens,
             status=status,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+if TYPE_CHECKING:
+    from .engine.ipc import ResultFile
 
 FriendlyType = Literal[
     "Text", "Integer", "Decimal", "Date", "Timestamp", "Boolean", "List", "Struct", "Other"
@@ -85,7 +88,12 @@ def new_result_id() -> str:
 
 
 class QueryResult(BaseModel):
-    """A finished query kept in the kernel so it can be paged, sorted and exported."""
+    """A finished query kept in the kernel so it can be paged, sorted and exported.
+
+    Its rows live in ``file`` (the worker's result file, memory-mapped) when
+    the engine made it, or in the ``data`` frame it was built with. Pages come
+    from :meth:`slice` and :meth:`take`, which never copy the whole result.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -93,10 +101,61 @@ class QueryResult(BaseModel):
     sql: str
     columns: list[ColumnInfo]
     total_rows: int
-    data: pl.DataFrame = Field(exclude=True, repr=False)
     elapsed_ms: float = 0.0
     tables: list[str] = Field(default_factory=list)
     """Names of the datasets the query read (provenance)."""
+    _frame: pl.DataFrame | None = PrivateAttr(default=None)
+    _file: ResultFile | None = PrivateAttr(default=None)
+
+    def __init__(
+        self, *, data: pl.DataFrame | None = None, file: ResultFile | None = None, **values: Any
+    ) -> None:
+        if data is None and file is None:
+            raise TypeError("QueryResult needs its rows: data= or file=")
+        super().__init__(**values)
+        self._file = file
+        self._frame = data if data is not None else file.mapped  # type: ignore[union-attr]
+
+    @property
+    def data(self) -> pl.DataFrame:
+        """Every row. Mapped from the result file, so free to get; read into memory
+        only for column types the mapping cannot hold (128-bit integers)."""
+        if self._frame is None:
+            self._frame = self._file.read()  # type: ignore[union-attr]
+        return self._frame
+
+    @property
+    def file(self) -> ResultFile | None:
+        """The result file on disk, or None for a result built from a frame."""
+        return self._file
+
+    @property
+    def nbytes(self) -> int:
+        """Its size: the result file's bytes, else the frame's estimated size."""
+        if self._file is not None:
+            return self._file.size
+        return self.data.estimated_size()
+
+    def slice(self, offset: int, length: int) -> pl.DataFrame:
+        """Rows ``offset`` .. ``offset + length``."""
+        if self._frame is None:
+            return self._file.slice(offset, length)  # type: ignore[union-attr]
+        return self._frame.slice(offset, length)
+
+    def head(self, rows: int) -> pl.DataFrame:
+        return self.slice(0, rows)
+
+    def take(self, rows: pl.Series) -> pl.DataFrame:
+        """The rows at positions ``rows``, in that order."""
+        if self._frame is None:
+            return self._file.take(rows)  # type: ignore[union-attr]
+        return self._frame[rows]
+
+    def release(self) -> None:
+        """Delete the result file (the result is no longer kept); frames already
+        handed out stay readable."""
+        if self._file is not None:
+            self._file.remove()
 
     def summary(self) -> dict[str, Any]:
         """What the widget and the store keep: no rows."""

@@ -1,7 +1,7 @@
 """One chatdf session: the parts a ChatDF object owns and their lifetime.
 
 A session holds the dataset registry, the query engine and the results kept
-for paging and export, and runs all of their async work on its private
+for paging and export (bounded by ``result_cache_mb``; see :mod:`chatdf.results`), and runs all of their async work on its private
 :class:`~chatdf.runtime.Runtime` loop. ``ChatDF`` (the widget) is a thin
 face over it; scripts and tests may use it through ``ChatDF`` without ever
 displaying anything.
@@ -14,30 +14,27 @@ import atexit
 import logging
 import os
 import shutil
-import tempfile
 import warnings
 import weakref
-from collections import OrderedDict
-from pathlib import Path
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
+from . import workdir
 from .controller import Controller, Exchange
 from .conversation import exchanges_from, messages_for
 from .datasets import DatasetRegistry
 from .engine import Engine
-from .errors import ChatDFError, LLMError, QueryError, SessionClosedError, StoreError
+from .errors import ChatDFError, LLMError, SessionClosedError, StoreError
 from .events import ErrorEvent, ErrorPayload, Event
+from .grid import GridPage, Pager, Sort
 from .llm.client import GeminiClient
 from .models import Answer, QueryResult, TokenUsage, failed_outright
+from .results import ResultCache
 from .runtime import Runtime
 from .settings import Settings
 from .store import MEMORY, Conversation, ConversationSummary, Store, StoreWarning
 from .usage import DEFAULT_USER_KEY, UsageSummary
-
-# Results stay in the kernel so the grid can page them and the user can export
-# them without re-running; the oldest are dropped past this many.
-MAX_KEPT_RESULTS = 50
 
 T = TypeVar("T")
 
@@ -49,11 +46,17 @@ class Session:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.workdir = Path(tempfile.mkdtemp(prefix="chatdf-"))
+        self.workdir = workdir.create()  # removes the folders of sessions that died first
         self.runtime = Runtime()
         self.registry = DatasetRegistry(settings, self.workdir)
         self.engine = Engine(settings, self.workdir)
-        self.results: OrderedDict[str, QueryResult] = OrderedDict()
+        # Results stay so the grid can page them and the user can export them
+        # without re-running, up to result_cache_mb in total.
+        self.pager = Pager(self.engine)
+        forget = self.pager.forget  # not self: no cycle that would delay the finalizer
+        self.results = ResultCache(
+            settings.result_cache_mb * 2**20, on_evict=lambda result: forget(result.id)
+        )
         self.llm = GeminiClient(settings)
         self.controller = Controller(
             settings, self.llm, self.registry, self.engine, self.keep, meter=_StoreMeter(self)
@@ -288,17 +291,22 @@ class Session:
         )
 
     def keep(self, result: QueryResult) -> None:
-        self.results[result.id] = result
-        while len(self.results) > MAX_KEPT_RESULTS:
-            self.results.popitem(last=False)
+        self.results.keep(result)
 
     def result(self, result_id: str) -> QueryResult:
-        try:
-            return self.results[result_id]
-        except KeyError:
-            raise QueryError(
-                f"Result {result_id!r} is no longer kept; run its SQL again.", "validation"
-            ) from None
+        """A kept result; a QueryError (``details["reason"]`` evicted or unknown_result) if not."""
+        return self.results.require(result_id)
+
+    async def page(
+        self,
+        result_id: str,
+        offset: int = 0,
+        limit: int = 50,
+        sort: Sort | None = None,
+        where: Any = None,
+    ) -> GridPage:
+        """One page of a kept result for the grid (see :class:`chatdf.grid.Pager`)."""
+        return await self.pager.page(self.result(result_id), offset, limit, sort, where)
 
     # -- lifetime -----------------------------------------------------------------
 

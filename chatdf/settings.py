@@ -12,12 +12,24 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 
 ENV_PREFIX = "CHATDF_"
+
+AUTO_MEMORY_SHARE = 0.5
+"""Share of the machine's memory that ``worker_memory_mb="auto"`` divides among the workers."""
+AUTO_MEMORY_FLOOR_MB = 1024
+"""The automatic worker limit never goes below this (Polars needs room to sort and join)."""
 
 
 class Settings(BaseSettings):
@@ -53,8 +65,17 @@ class Settings(BaseSettings):
     """Query worker processes (capped at the machine's core count)."""
     query_timeout: float = Field(default=60.0, gt=0)
     """Seconds one query may run before its worker is killed."""
-    worker_memory_mb: int = Field(default=2048, ge=0)
-    """Memory limit of one worker in MiB (0: no limit)."""
+    worker_memory_mb: int = Field(default="auto", ge=0)  # type: ignore[assignment]
+    """Resident memory one worker may use, in MiB; ``auto`` (the default) becomes
+    :func:`auto_worker_memory_mb` here, so this field always holds the limit in force.
+    0: no limit."""
+    worker_nice: int = Field(default=0, ge=0, le=19)
+    """Scheduling niceness of the workers (0: the kernel's own priority)."""
+    result_cache_mb: int = Field(default=512, ge=0)
+    """Results kept in the session for paging and export, by total size; the oldest go first
+    (the newest is always kept)."""
+    max_result_mb: int = Field(default=2048, ge=0)
+    """Largest result a query may write, in MiB on disk (0: no limit)."""
     queue_depth: int = Field(default=10, ge=1)
     """Queries that may wait for a worker before new ones are refused as busy."""
     token_limit: int = Field(default=5_000_000, ge=0)
@@ -68,10 +89,21 @@ class Settings(BaseSettings):
     theme: Literal["system", "light", "dark"] = "system"
     """Widget theme; ``system`` follows JupyterLab."""
 
+    @field_validator("worker_memory_mb", mode="before")
+    @classmethod
+    def _resolve_auto_memory(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text == "auto":
+                return auto_worker_memory_mb(_worker_count(info.data.get("workers", 4)))
+            if not text.isdigit():
+                raise ValueError(f"use auto, 0 (no limit) or a number of MiB, not {value!r}")
+        return value
+
     @property
     def worker_count(self) -> int:
         """Workers actually started: never more than the machine's cores."""
-        return max(1, min(self.workers, os.cpu_count() or 1))
+        return _worker_count(self.workers)
 
     def resolved_db_path(self) -> str:
         """The SQLite path to open (the store creates its folder, or says why it cannot)."""
@@ -84,6 +116,36 @@ class Settings(BaseSettings):
     def key(self) -> str | None:
         """The API key in clear, for the SDK only."""
         return self.api_key.get_secret_value() if self.api_key else None
+
+
+def _worker_count(workers: int) -> int:
+    return max(1, min(workers, os.cpu_count() or 1))
+
+
+def auto_worker_memory_mb(worker_count: int, machine_mb: int | None = None) -> int:
+    """The default worker memory limit: a share of the machine's memory per worker.
+
+    Half of the memory (or of the container's limit, when lower) is divided
+    among the workers, never less than ``AUTO_MEMORY_FLOOR_MB`` each: 6 GiB
+    per worker on a 24 GiB machine with 2 workers.
+    """
+    total = machine_memory_mb() if machine_mb is None else machine_mb
+    return max(AUTO_MEMORY_FLOOR_MB, int(total * AUTO_MEMORY_SHARE) // max(1, worker_count))
+
+
+def machine_memory_mb() -> int:
+    """Physical memory in MiB, or the cgroup (container) limit when that is lower."""
+    import psutil
+
+    total = psutil.virtual_memory().total
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total // 2**20
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -43,7 +43,6 @@ from .export import (
     pick_result,
     user_namespace,
 )
-from .grid import Pager
 from .models import Answer, Dataset, QueryResult, failed_outright
 from .session import Session
 from .settings import Settings, load_settings
@@ -170,7 +169,6 @@ class ChatDF(anywidget.AnyWidget):
         self.settings = config
         self._session = Session(config)
         self._session.registry.attach_namespace(user_namespace())
-        self._pager = Pager()
         self._lock = threading.RLock()  # traits change from the kernel thread and the runtime's
         self._requests: dict[str, concurrent.futures.Future[None]] = {}
         self._cards: dict[str, dict[str, Any]] = {}  # adds in flight or failed, by card id
@@ -269,6 +267,8 @@ class ChatDF(anywidget.AnyWidget):
         variable holding a frame is replaced; one holding anything else (a module,
         a function, a number...) is kept unless ``overwrite=True``.
         """
+        if isinstance(result, str):
+            self._session.result(result)  # a dropped result says so, with its SQL
         kept = pick_result(self._session.results, result)
         registry = self._session.registry
         return export_result(
@@ -278,6 +278,8 @@ class ChatDF(anywidget.AnyWidget):
     @_while_open
     def code(self, result: str | QueryResult | None = None) -> str:
         """Standalone Polars code that recreates a result (default: the last) without chatdf."""
+        if isinstance(result, str):
+            self._session.result(result)  # a dropped result says so, with its SQL
         kept = pick_result(self._session.results, result)
         return code_for(kept, self._session.registry.provenance)
 
@@ -641,10 +643,9 @@ class ChatDF(anywidget.AnyWidget):
         return self._session.registry.get(request.name).model_dump()
 
     async def _on_page(self, request: wire.Page) -> _Binary:
-        result = self._session.result(request.result_id)
         sort = (request.sort.column, request.sort.descending) if request.sort else None
-        # Sorting a large result takes a moment: off the loop, so streaming goes on.
-        page = await asyncio.to_thread(self._pager.page, result, request.offset, request.limit, sort)
+        # Sorts run off the loop (a thread, or a worker for large results), so streaming goes on.
+        page = await self._session.page(request.result_id, request.offset, request.limit, sort)
         return _Binary(page.header(), [page.ipc])
 
     async def _on_run_sql(self, request: wire.RunSql) -> dict[str, Any]:

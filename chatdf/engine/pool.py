@@ -4,9 +4,14 @@
 
     Engine.run(sql, tables)
       guard(sql)             read-only check, before any worker sees the text
-      _acquire()             an idle worker, or wait in a queue of queue_depth
-      _exchange()            request over a socket; wait without blocking the loop
-      read_result()          memory-map the Arrow IPC result the worker wrote
+      _call()
+        _acquire()           an idle worker, or wait in a queue of queue_depth
+        _exchange()          request over a socket; wait without blocking the loop,
+                             watching the size of the result file as it grows
+      ResultFile()           memory-map the Arrow IPC result the worker wrote
+    Engine.order(file, sort, where)
+                             the same trip: a worker sorts/filters a kept result
+                             file and writes the row order, which the grid pages by
 
 Workers are fresh interpreters (``subprocess`` with ``close_fds``, the
 equivalent of multiprocessing's *spawn*), never forks of the kernel: the
@@ -16,7 +21,8 @@ not help either: importing Polars starts threads too, so its forks would
 carry the same risk. Each worker runs ``worker.py`` as a script, which loads
 Polars but not the chatdf package, and is ready in about half a second.
 
-A worker that times out, is cancelled, runs out of memory or crashes is
+A worker that times out, is cancelled, goes over its memory limit (its own
+watchdog stops it), writes a result over ``max_result_mb`` or crashes is
 killed and replaced in the background; the next query gets a healthy one.
 Workers stop with :meth:`Engine.close`, at interpreter exit, and on their own
 when the kernel disappears (see ``worker.py``'s watchdog).
@@ -45,12 +51,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from ..errors import QueryError
 from ..models import QueryResult, TableSource, columns_of
 from ..settings import Settings
-from .ipc import read_result, remove, result_path
+from .ipc import ResultFile, read_result, remove, result_path
 from .sqlguard import guard
-from .worker import OOM_MARKER
+from .worker import MEMORY_EXIT_CODE, MEMORY_MARKER, OOM_MARKER
 
 log = logging.getLogger("chatdf.engine")
 
@@ -58,6 +66,8 @@ WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 START_TIMEOUT = 60.0
 """Seconds a new worker may take to import Polars and say it is ready."""
 BUSY_MESSAGE = "Server busy, please retry"
+SIZE_CHECK_INTERVAL = 0.1
+"""Seconds between two looks at the size of the result file a worker is writing."""
 
 
 class Engine:
@@ -66,8 +76,8 @@ class Engine:
     Parameters
     ----------
     settings
-        Uses ``worker_count``, ``query_timeout``, ``worker_memory_mb`` and
-        ``queue_depth``.
+        Uses ``worker_count``, ``query_timeout``, ``worker_memory_mb``,
+        ``worker_nice``, ``max_result_mb`` and ``queue_depth``.
     workdir
         A folder this session owns; the engine keeps its result files and
         worker logs in a subfolder it removes on close.
@@ -130,11 +140,7 @@ class Engine:
             rejected or failed the query), network (a URL dataset could not be
             read), timeout, memory, crashed, busy or cancelled.
         """
-        if self._closed:
-            raise QueryError("This query engine is closed; start a new session.", "cancelled")
-        limit = self._settings.query_timeout if timeout is None else float(timeout)
-        if limit <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        limit = self._limit(timeout)
         guarded = guard(sql, tables.keys())
         started = time.perf_counter()
         request = {
@@ -142,6 +148,76 @@ class Engine:
             "sql": guarded.sql,
             "tables": [_source(name, tables[name]) for name in guarded.tables],
         }
+        out = await self._call(request, limit)
+        try:
+            file = await asyncio.to_thread(ResultFile, out)
+        except Exception as exc:  # a truncated or vanished file: the worker's answer is lost
+            raise QueryError(
+                f"The query ran but its result could not be read: {exc}", "crashed"
+            ) from None
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.debug("query %.1f ms (%d rows): %s", elapsed_ms, file.rows, sql)
+        return QueryResult(
+            sql=sql.strip(),
+            columns=columns_of(file.schema),
+            total_rows=file.rows,
+            file=file,
+            elapsed_ms=elapsed_ms,
+            tables=guarded.tables,
+        )
+
+    async def order(
+        self,
+        file: ResultFile,
+        sort: list[tuple[int, bool]],
+        where: pl.Expr | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> pl.Series:
+        """Row numbers of a kept result, filtered by ``where`` and sorted, computed in a worker.
+
+        Parameters
+        ----------
+        file
+            The result's file (see :attr:`QueryResult.file`).
+        sort
+            ``(column position, descending)`` keys, nulls last; ties keep the result's order.
+        where
+            A boolean expression over the result's columns (by position), or None.
+
+        Returns
+        -------
+        polars.Series
+            The row numbers, memory-mapped from the file the worker wrote (deleted already).
+
+        Raises
+        ------
+        QueryError
+            As :meth:`run`; ``validation`` when a key cannot be sorted.
+        """
+        limit = self._limit(timeout)
+        request = {
+            "op": "order",
+            "source": str(file.path),
+            "sort": [(int(position), bool(descending)) for position, descending in sort],
+            "where": where.meta.serialize(format="binary") if where is not None else None,
+        }
+        out = await self._call(request, limit)
+        try:
+            return (await asyncio.to_thread(read_result, out)).to_series()
+        except Exception as exc:
+            raise QueryError(f"The sorted order could not be read: {exc}", "crashed") from None
+
+    def _limit(self, timeout: float | None) -> float:
+        if self._closed:
+            raise QueryError("This query engine is closed; start a new session.", "cancelled")
+        limit = self._settings.query_timeout if timeout is None else float(timeout)
+        if limit <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        return limit
+
+    async def _call(self, request: dict[str, Any], limit: float) -> Path:
+        """Send ``request`` to a worker; the path of the file it wrote, or its error raised."""
         worker = await self._acquire()
         self._dir.mkdir(parents=True, exist_ok=True)
         out = result_path(self._dir)
@@ -149,7 +225,7 @@ class Engine:
         try:
             reply = await self._exchange(worker, request, limit)
         except BaseException:
-            # Timed out, cancelled or dead: the worker may still be busy, so it goes.
+            # Timed out, cancelled, too large or dead: the worker may still be busy, so it goes.
             self._retire(worker)
             remove(out)
             raise
@@ -158,23 +234,9 @@ class Engine:
         else:
             self._release(worker)
         if not reply["ok"]:
+            remove(out)
             raise QueryError(reply["message"], reply["error_type"], details=reply["details"])
-        try:
-            frame = await asyncio.to_thread(read_result, out)
-        except Exception as exc:  # a truncated or vanished file: the worker's answer is lost
-            raise QueryError(
-                f"The query ran but its result could not be read: {exc}", "crashed"
-            ) from None
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        log.debug("query %.1f ms (%d rows): %s", elapsed_ms, frame.height, sql)
-        return QueryResult(
-            sql=sql.strip(),
-            columns=columns_of(frame.schema),
-            total_rows=frame.height,
-            data=frame,
-            elapsed_ms=elapsed_ms,
-            tables=guarded.tables,
-        )
+        return out
 
     async def close(self) -> None:
         """Stop every worker, fail queued queries and delete the engine's files."""
@@ -301,6 +363,7 @@ class Engine:
             "lifeline_fd": life_read,
             "kernel_pid": os.getpid(),
             "memory_mb": self._settings.worker_memory_mb,
+            "nice": self._settings.worker_nice,
             "sys_path": [p for p in sys.path if p],
         }
         try:
@@ -336,7 +399,7 @@ class Engine:
                 raise
             last = tail.splitlines()[-1] if tail else type(exc).__name__
             hint = ""
-            if self._settings.worker_memory_mb and (OOM_MARKER in tail or "MemoryError" in tail):
+            if self._settings.worker_memory_mb and _out_of_memory(tail):
                 hint = (
                     f" The worker memory limit ({self._settings.worker_memory_mb} MB, "
                     "CHATDF_WORKER_MEMORY_MB) is too low for Polars to start; raise it."
@@ -376,13 +439,27 @@ class Engine:
             worker.conn.send(request)
         except OSError:
             raise await self._death_error(worker) from None
-        if not await _readable(worker.conn, limit):
-            raise QueryError(
-                f"The query took longer than {limit:g} s and was stopped "
-                "(CHATDF_QUERY_TIMEOUT). Narrow it down, or raise the limit.",
-                "timeout",
-                details={"timeout_s": limit},
-            )
+        cap = self._settings.max_result_mb * 2**20
+        deadline = time.monotonic() + limit
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise QueryError(
+                    f"The query took longer than {limit:g} s and was stopped "
+                    "(CHATDF_QUERY_TIMEOUT). Narrow it down, or raise the limit.",
+                    "timeout",
+                    details={"timeout_s": limit},
+                )
+            if await _readable(worker.conn, min(left, SIZE_CHECK_INTERVAL)):
+                break
+            if cap and _size(request["out"]) > cap:
+                raise QueryError(
+                    f"The result grew past {self._settings.max_result_mb} MB on disk "
+                    "(CHATDF_MAX_RESULT_MB) and the query was stopped. Aggregate, filter or "
+                    "add a LIMIT, or raise the limit.",
+                    "memory",
+                    details={"reason": "result_too_large", "limit_mb": self._settings.max_result_mb},
+                )
         try:
             return worker.conn.recv()
         except (EOFError, OSError):
@@ -395,13 +472,22 @@ class Engine:
         code = await asyncio.to_thread(worker.wait_exit, 5.0)
         tail = worker.log_tail()
         limit_mb = self._settings.worker_memory_mb
-        if OOM_MARKER in tail or "MemoryError" in tail:
+        if MEMORY_MARKER in tail or code == MEMORY_EXIT_CODE:
             return QueryError(
                 f"The query needed more memory than a worker may use ({limit_mb} MB, "
-                "CHATDF_WORKER_MEMORY_MB). Select fewer rows or columns, aggregate, "
-                "or raise the limit.",
+                "CHATDF_WORKER_MEMORY_MB) and was stopped. Filter or aggregate first, select "
+                "fewer columns, or raise CHATDF_WORKER_MEMORY_MB (0: no limit). The next "
+                "query runs on a fresh worker.",
                 "memory",
-                details={"limit_mb": limit_mb},
+                details={"reason": "worker_memory", "limit_mb": limit_mb},
+            )
+        if _out_of_memory(tail):
+            return QueryError(
+                "The machine ran out of memory for this query and its worker stopped. Filter "
+                "or aggregate first, or select fewer columns; the next query runs on a fresh "
+                "worker.",
+                "memory",
+                details={"reason": "system_memory", "limit_mb": limit_mb},
             )
         how = _exit_description(code)
         hint = " (possibly the system ran out of memory)" if code == -signal.SIGKILL else ""
@@ -475,6 +561,17 @@ async def _readable(conn: Connection, timeout: float) -> bool:
     finally:
         timer.cancel()
         loop.remove_reader(fd)
+
+
+def _out_of_memory(log_tail: str) -> bool:
+    return MEMORY_MARKER in log_tail or OOM_MARKER in log_tail or "MemoryError" in log_tail
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _source(name: str, table: TableSource) -> dict[str, Any]:

@@ -13,7 +13,17 @@ pool reads when the process dies (Polars' panics and allocation failures).
 
 Its life is tied to the kernel's: a watchdog thread exits the process when the
 kernel's end of the ``lifeline`` pipe closes (the kernel exited or was killed)
-or the kernel's pid is gone, so no worker outlives it.
+or the kernel's pid is gone, so no worker outlives it. The same thread limits
+the worker's resident memory: every ``WATCH_INTERVAL`` it reads the process's
+anonymous resident pages and, past the limit, logs ``MEMORY_MARKER`` and
+exits; the pool reports that as a memory error and starts a fresh worker.
+Resident memory, not address space: Polars' allocator reserves far more
+address space than it touches, so ``RLIMIT_DATA``/``RLIMIT_AS`` stop ordinary
+sorts long before memory is short.
+
+Besides queries, a worker answers ``order`` requests: the row numbers of a
+kept result file, filtered and sorted, written as a one-column IPC file. The
+grid uses them to page large sorted results without sorting in the kernel.
 """
 
 from __future__ import annotations
@@ -30,8 +40,13 @@ from collections import OrderedDict
 from typing import Any
 
 # Polars' allocator aborts the process with this line when an allocation fails
-# (for instance at the RLIMIT_DATA limit); the pool looks for it in the log.
+# (the system is out of memory); the pool looks for it in the log.
 OOM_MARKER = "memory allocation of"
+MEMORY_MARKER = "chatdf: worker memory limit reached"
+"""Logged by the watchdog just before it stops a worker over its memory limit."""
+MEMORY_EXIT_CODE = 75
+WATCH_INTERVAL = 0.05
+"""Seconds between two memory readings (one read of /proc/self/statm: microseconds)."""
 
 _CACHE_SIZE = 32
 _MESSAGE_LIMIT = 2000
@@ -45,7 +60,9 @@ _EGRESS_MARKER = "chatdf-egress: "
 _URL_STORAGE_OPTIONS = {"max_retries": 2}
 
 
-def main(conn: Any, lifeline_fd: int, kernel_pid: int, memory_mb: int) -> None:
+def main(
+    conn: Any, lifeline_fd: int, kernel_pid: int, memory_mb: int, nice: int = 0
+) -> None:
     """Serve requests from ``conn`` until it closes.
 
     Parameters
@@ -58,18 +75,22 @@ def main(conn: Any, lifeline_fd: int, kernel_pid: int, memory_mb: int) -> None:
     kernel_pid
         Process id of the kernel, checked as a second sign of life.
     memory_mb
-        Limit of the process's data segment in MiB (0: none).
+        Limit of the process's resident memory in MiB (0: none).
+    nice
+        Niceness to run at (0: the kernel's own priority).
     """
     # Ctrl-C in a terminal reaches the whole process group; the kernel decides
     # when a query stops, by killing the worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Queries use every core; a slightly lower priority keeps the kernel (the
-    # notebook, the widget's event loop) responsive when they compete for CPU.
-    with contextlib.suppress(OSError):
-        os.nice(5)
+    if nice > 0:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+    # If the system runs out of memory before the watchdog sees it, the
+    # kernel's OOM killer should pick a worker, never the notebook kernel.
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
+        fh.write("1000")
     state = _State()
-    _start_watchdog(lifeline_fd, kernel_pid, state)
-    _limit_memory(memory_mb)
+    _start_watchdog(lifeline_fd, kernel_pid, state, memory_mb)
 
     import polars as pl
 
@@ -80,10 +101,11 @@ def main(conn: Any, lifeline_fd: int, kernel_pid: int, memory_mb: int) -> None:
             request = conn.recv()
         except (EOFError, OSError):
             return
-        if request.get("op") == "stop":
+        op = request.get("op")
+        if op == "stop":
             return
         state.out = request["out"]
-        reply = _run(pl, request, frames)
+        reply = _order(pl, request) if op == "order" else _run(pl, request, frames)
         state.out = None
         try:
             conn.send(reply)
@@ -129,6 +151,50 @@ def _frame(pl: Any, spec: dict[str, Any], frames: OrderedDict) -> Any:
     while len(frames) > _CACHE_SIZE:
         frames.popitem(last=False)
     return frame
+
+
+def _order(pl: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """Row numbers of the result file ``source``, filtered and sorted, into ``out``."""
+    started = time.perf_counter()
+    out = request["out"]
+    try:
+        where = request.get("where")
+        if where is not None:
+            import io
+
+            where = pl.Expr.deserialize(io.BytesIO(where), format="binary")
+        rows = row_order(pl, pl.scan_ipc(request["source"]), request["sort"], where)
+        rows.sink_ipc(out, compression="uncompressed")
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a reply
+        _remove(out)
+        return {"ok": False, **_describe(pl, exc, [])}
+    return {"ok": True, "elapsed_ms": (time.perf_counter() - started) * 1000}
+
+
+def row_order(pl: Any, frame: Any, sort: list[tuple[int, bool]], where: Any = None) -> Any:
+    """A LazyFrame of one column, ``row``: the row numbers of ``frame`` that ``where``
+    keeps, in the order of the ``(column position, descending)`` keys, nulls last,
+    ties in the frame's own order. The kernel uses it too, for small results.
+
+    Columns are taken by position (``pl.nth``), never by name: a column named
+    ``*`` or ``^.*$`` is a pattern to ``pl.col``.
+    """
+    row_type = pl.get_index_type()
+    columns = [pl.int_range(pl.len(), dtype=row_type).alias("row")]
+    columns += [pl.nth(position).alias(f"key{i}") for i, (position, _) in enumerate(sort)]
+    if where is not None:
+        columns.append(where.alias("keep"))
+    rows = frame.select(columns)
+    if where is not None:
+        rows = rows.filter(pl.col("keep"))
+    if sort:
+        rows = rows.sort(
+            [f"key{i}" for i in range(len(sort))],
+            descending=[descending for _, descending in sort],
+            nulls_last=True,
+            maintain_order=True,
+        )
+    return rows.select("row")
 
 
 def _describe(pl: Any, exc: BaseException, tables: list[dict[str, Any]]) -> dict[str, Any]:
@@ -205,18 +271,48 @@ class _State:
     out: str | None = None
 
 
-def _start_watchdog(lifeline_fd: int, kernel_pid: int, state: _State) -> None:
+def _start_watchdog(lifeline_fd: int, kernel_pid: int, state: _State, memory_mb: int) -> None:
+    limit = memory_mb * 2**20
+
     def watch() -> None:
         while True:
-            readable, _, _ = select.select([lifeline_fd], [], [], 1.0)
+            readable, _, _ = select.select([lifeline_fd], [], [], WATCH_INTERVAL)
             # The kernel never writes, so readable means EOF: its end is closed.
             if readable or not _alive(kernel_pid):
                 break
+            if limit and (used := _resident_bytes()) > limit:
+                # Written straight to the log (stderr), which the pool reads.
+                os.write(
+                    2,
+                    f"\n{MEMORY_MARKER}: {used / 2**20:.0f} MB resident, limit {memory_mb} MB\n".encode(),
+                )
+                if state.out:
+                    _remove(state.out)
+                os._exit(MEMORY_EXIT_CODE)
         if state.out:
             _remove(state.out)
         os._exit(0)
 
     threading.Thread(target=watch, name="chatdf-watchdog", daemon=True).start()
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _resident_bytes() -> int:
+    """Anonymous resident memory: what the process allocated and touched.
+
+    File-backed pages (mapped inputs, libraries) are left out: the system can
+    drop them at any time, so they are not memory the query holds.
+    """
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            fields = fh.read().split()
+        return (int(fields[1]) - int(fields[2])) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):  # no /proc (macOS): all resident pages
+        import psutil
+
+        return psutil.Process().memory_info().rss
 
 
 def _alive(pid: int) -> bool:
@@ -227,26 +323,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _limit_memory(memory_mb: int) -> None:
-    """Cap the data segment, which is what Polars' allocator grows.
-
-    RLIMIT_AS would also count the address space reserved for thread stacks
-    and mapped libraries (about 1 GiB before the first query), so a limit of a
-    few hundred MiB would stop Polars from starting its thread pools.
-    RLIMIT_DATA counts only private writable memory: allocations beyond it
-    fail, and Polars aborts with "memory allocation of N bytes failed".
-    """
-    if memory_mb <= 0:
-        return
-    import resource
-
-    limit = memory_mb * 1024 * 1024
-    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
 
 def _remove(path: str) -> None:
@@ -262,7 +338,13 @@ def _entry() -> None:
     sys.path[:] = [p for p in args["sys_path"] if os.path.abspath(p) != here]
     from multiprocessing.connection import Connection
 
-    main(Connection(args["conn_fd"]), args["lifeline_fd"], args["kernel_pid"], args["memory_mb"])
+    main(
+        Connection(args["conn_fd"]),
+        args["lifeline_fd"],
+        args["kernel_pid"],
+        args["memory_mb"],
+        args.get("nice", 0),
+    )
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def query_result_payload(
     ``rows`` is CSV text (header line first) of at most ``max_rows`` rows and
     about ``max_chars`` characters; missing values are ``NULL``.
     """
-    frame = result.data.head(max_rows)
+    frame = result.head(max_rows)  # never the whole result (it may not be mapped)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(frame.columns)

@@ -234,16 +234,10 @@ def test_messages_without_a_usable_id_are_logged_and_change_nothing(
 
 # -- column names, paged and sorted -------------------------------------------------------
 
-# Another helper makes the grid select columns by exact name; until that merges,
-# names Polars reads as patterns get an error reply (a panic, answered) instead.
-PATTERN = pytest.mark.xfail(
-    strict=True, reason="the grid selects columns by expression until the exact-name change merges"
-)
-
 COLUMNS = {
-    "regex-all": pytest.param('"^.*$"', marks=PATTERN),
-    "star": pytest.param('"*"', marks=PATTERN),
-    "regex-matching-another-column": pytest.param('"^b$"', marks=PATTERN),
+    "regex-all": '"^.*$"',
+    "star": '"*"',
+    "regex-matching-another-column": '"^b$"',
     "empty": '""',
     "spaces": '"   "',
     "quotes-and-newline": '"it\'s ""quoted""\nline"',

@@ -116,17 +116,21 @@ async def test_sql_errors_carry_polars_message_and_keep_the_worker(
     assert shared_engine.worker_pids() == before
 
 
-async def test_large_results_arrive_whole_and_leave_no_files(
+async def test_large_results_arrive_whole_and_their_file_goes_with_them(
     shared_engine: Engine, tables: dict[str, TableSource]
 ) -> None:
     sql = "SELECT a.x, b.x * 2 AS y FROM slow a CROSS JOIN (SELECT x FROM slow LIMIT 5) b"
     result = await shared_engine.run(sql, tables)
     assert result.total_rows == 1_000_000
     assert result.data.select(pl.col("y").sum()).item() == 200_000 * 20
-    # The result file was unlinked as soon as it was mapped; the data lives on.
-    leftovers = [p for p in shared_engine._dir.glob("result-*")]
-    assert leftovers == []
-    assert result.data["x"].max() == 199_999
+    # The result file stays while the result is kept (a worker may sort it for the grid)...
+    assert result.file is not None and result.file.path.exists()
+    assert result.nbytes == result.file.path.stat().st_size
+    data = result.data
+    # ...and goes when it is released; frames handed out live on in their mapping.
+    result.release()
+    assert list(shared_engine._dir.glob("result-*")) == []
+    assert data["x"].max() == 199_999
 
 
 async def test_results_outlive_the_engine(make_engine, tables: dict[str, TableSource]) -> None:
