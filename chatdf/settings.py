@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     """Gemini model name."""
     gemini_base_url: str | None = None
     """Another endpoint for the Gemini API (gateways, proxies, the test fake)."""
+    gateway_url: str | None = None
+    """A chatdf gateway: team mode, sign in with ``chat.sign_in()``; no API key in the kernel."""
+    gateway_token_cache: bool = False
+    """Keep the gateway sign-in in the user config folder (file mode 0600) across kernel restarts."""
     db_path: str | None = None
     """SQLite file for history; ``:memory:`` for throwaway use; default in the user data dir."""
     max_datasets: int = Field(default=5, ge=1, le=100)
@@ -66,6 +70,14 @@ class Settings(BaseSettings):
     """Offer every DataFrame variable of the notebook to the model as a table."""
     theme: Literal["system", "light", "dark"] = "system"
     """Widget theme; ``system`` follows JupyterLab."""
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value or None
 
     @property
     def worker_count(self) -> int:
