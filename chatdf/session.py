@@ -284,7 +284,7 @@ class Session:
         try:
             return await call
         except LLMError as exc:
-            if exc.kind == "sign_in_required" and self.account is not None and self.account.token:
+            if exc.kind == "sign_in_required" and self.account is not None:
                 await self.sign_out()
             raise
 

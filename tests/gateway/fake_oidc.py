@@ -19,6 +19,7 @@ RS256-signed ID token, and the JWKS. Tests turn it hostile with
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 import time
@@ -38,6 +39,12 @@ CLIENT_SECRET = "test-client-secret-XYZ987"
 KEY_ID = "test-key-1"
 
 
+@functools.cache
+def _rsa_key(name: str) -> RSAKey:
+    """One RSA key per name and process (generating them is the slow part of a test)."""
+    return RSAKey.generate_key(2048, {"kid": KEY_ID})
+
+
 @dataclass
 class Person:
     sub: str = "1001"
@@ -53,8 +60,8 @@ class FakeProvider:
     issuer: str = ""
     user: Person = field(default_factory=Person)
     mode: str = "ok"
-    key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, {"kid": KEY_ID}))
-    rogue_key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, {"kid": KEY_ID}))
+    key: RSAKey = field(default_factory=lambda: _rsa_key("provider"))
+    rogue_key: RSAKey = field(default_factory=lambda: _rsa_key("rogue"))
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
