@@ -66,12 +66,13 @@ class GatewaySettings(BaseSettings):
             return [str(v).strip().lower().lstrip("@") for v in value if str(v).strip()]
         return value
 
-    @field_validator("upstream_url", "oidc_discovery_url", "public_url")
+    @field_validator("upstream_url", "oidc_discovery_url", "public_url", mode="before")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().rstrip("/")
+    def _http_url(cls, value: Any, info: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            # An empty line in .env means "the default".
+            return cls.model_fields[info.field_name].default
+        value = str(value).strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value
