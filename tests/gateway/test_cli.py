@@ -95,3 +95,20 @@ def test_python_m_chatdf_gateway_serves(upstream, provider, tmp_path) -> None:
         output, _ = process.communicate(timeout=15)
     assert TEAM_KEY not in output
     assert "POST /v1/sign-in 200" in output  # the access log: path and status, no query string
+
+
+def test_the_gateway_process_loads_no_kernel_side_modules() -> None:
+    """The gateway is a separate process: no widget, Polars or Gemini SDK in it; and
+    ``import chatdf`` in a kernel does not load the gateway."""
+    code = (
+        "import sys, chatdf.gateway.app, chatdf.gateway.cli\n"
+        "heavy = ['polars', 'anywidget', 'ipywidgets', 'google.genai', 'chatdf.widget', "
+        "'chatdf.session', 'chatdf.llm']\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    loaded = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
+    code = "import sys, chatdf\nchatdf.ChatDF\nprint([m for m in sys.modules if m.startswith('chatdf.gateway')])"
+    kernel = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert kernel.stdout.strip() == "[]"
