@@ -213,6 +213,8 @@ class StreamMeter:
         if not self._data:
             return
         payload, self._data = b"\n".join(self._data), []
+        if b"usageMetadata" not in payload:  # most of a stream: nothing to count, skip parsing
+            return
         try:
             event = json.loads(payload)
         except ValueError:
