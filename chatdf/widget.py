@@ -518,6 +518,14 @@ class ChatDF(anywidget.AnyWidget):
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         return {"message_id": message_id}
 
+    async def _on_sign_in(self, _request: wire.SignIn) -> dict[str, Any]:
+        sign_in = await self._session.start_sign_in()
+        return {"url": sign_in.url, "user_code": sign_in.user_code}
+
+    async def _on_sign_out(self, _request: wire.SignOut) -> dict[str, Any]:
+        await self._session.sign_out()
+        return {}
+
     async def _on_stop(self, _request: wire.Stop) -> dict[str, Any]:
         return {"stopped": self._session.stop()}
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from chatdf.gateway.cli import main
-from tests.gateway.conftest import TEAM_KEY, Team
+from tests.gateway.team import TEAM_KEY, Team
 
 
 def test_referral_create_prints_keys_each_good_for_its_uses(team: Team) -> None:

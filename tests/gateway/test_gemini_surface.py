@@ -16,7 +16,7 @@ from chatdf.llm.client import GeminiClient, RetryPolicy
 from chatdf.settings import Settings
 from chatdf.usage import UsageSummary
 from tests.fake_gemini import text_chunks
-from tests.gateway.conftest import TEAM_KEY, Team
+from tests.gateway.team import TEAM_KEY, Team
 
 MODEL = "gemini-2.5-flash"
 QUESTION = [types.Content(role="user", parts=[types.Part(text="How many rows?")])]

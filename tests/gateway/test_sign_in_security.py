@@ -10,7 +10,7 @@ import pytest
 
 from chatdf.gateway.ratelimit import Rate, RateLimits
 from tests.gateway.browser import Browser, forms
-from tests.gateway.conftest import Team
+from tests.gateway.team import Team
 
 
 def _start(team: Team) -> dict:

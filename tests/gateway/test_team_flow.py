@@ -9,7 +9,7 @@ import pytest
 
 from chatdf import LLMError
 from tests.fake_gemini import text_chunks
-from tests.gateway.conftest import TEAM_KEY, Team
+from tests.gateway.team import TEAM_KEY, Team
 
 
 def test_sign_in_referral_ask_and_usage_recorded(team: Team) -> None:
