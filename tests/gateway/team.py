@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,8 +97,10 @@ class Team:
     def admin(self, *argv: str) -> str:
         """Run ``chatdf-gateway ARGV`` (the real CLI, same settings) and return what it printed."""
         out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            code = gateway_cli(list(argv))
+        # In a thread of its own: the command runs its own event loop, and a caller may be
+        # inside one (sync Playwright keeps the main thread's loop marked as running).
+        with contextlib.redirect_stdout(out), ThreadPoolExecutor(1) as pool:
+            code = pool.submit(gateway_cli, list(argv)).result()
         assert code == 0, (argv, code, out.getvalue())
         return out.getvalue()
 

@@ -66,14 +66,16 @@ export function AccountArea() {
       <div class="chatdf-account" aria-label="Account">
         {avatar}
         <span class="chatdf-account__text">
-          <span class="chatdf-account__name" title={account.name || account.email}>
+          <span class="chatdf-account__name" title={account.name ? `${account.name} (${account.email})` : account.email}>
             {account.email}
           </span>
-          <span class="chatdf-account__note">Signed in to the team gateway</span>
+          <span class="chatdf-account__note">
+            Team gateway ·{" "}
+            <button type="button" class="chatdf-account__action" onClick={() => api.signOut().catch(fail)}>
+              Sign out
+            </button>
+          </span>
         </span>
-        <button type="button" class="chatdf-btn chatdf-btn--quiet chatdf-btn--small" onClick={() => api.signOut().catch(fail)}>
-          Sign out
-        </button>
       </div>
     );
   }
