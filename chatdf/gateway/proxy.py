@@ -262,9 +262,9 @@ async def model_call(request: Request) -> Response:
     user = await authenticate(request)
     if isinstance(user, Response):
         return user
-    summary = await _summary(gateway, user)
-    if summary.exhausted:
-        return limit_error(summary)
+    limit = gateway.settings.token_limit
+    if limit and await gateway.store.used_tokens(user) >= limit:
+        return limit_error(await _summary(gateway, user))
 
     body = b""
     if request.method == "POST":

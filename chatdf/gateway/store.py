@@ -484,6 +484,16 @@ class GatewayStore:
             ),
         )
 
+    async def used_tokens(self, user: User, now: float | None = None) -> int:
+        """The user's tokens in the rolling window (one indexed sum: the per-request check)."""
+        now = time.time() if now is None else now
+        row = await self._one(
+            "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM usage "
+            "WHERE user_id = ? AND timestamp > ?",
+            (user.id, now - WINDOW_SECONDS),
+        )
+        return int(row[0])
+
     async def usage_summary(self, user: User, limit: int, now: float | None = None) -> UsageSummary:
         now = time.time() if now is None else now
         rows = await self._all(

@@ -73,6 +73,14 @@ def test_limit_reached_raises_rate_limit_with_retry_after(make_team) -> None:
     assert len(team.upstream.requests) == 1  # the refused question never went upstream
 
 
+def test_the_kernels_own_token_limit_does_not_apply_in_team_mode(team: Team) -> None:
+    chat = team.signed_in_chat(token_limit=10)
+    for n in range(2):
+        team.upstream.add_stream(text_chunks(f"Answer {n}.", usage=(40, 10)))
+        assert chat.ask(f"Question {n}?").text == f"Answer {n}."
+    assert (chat.usage.used, chat.usage.limit) == (100, 1_000_000)
+
+
 def test_revoke_signs_the_kernel_out(team: Team) -> None:
     chat = team.signed_in_chat()
     assert "Revoked 1 token of ada@example.edu." in team.admin("revoke", "ada@example.edu")
