@@ -39,13 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from google import genai  # noqa: E402
-from google.genai import types  # noqa: E402
+from google import genai
+from google.genai import types
 
-from tests.fake_gemini import TEST_API_KEY, text_chunks  # noqa: E402
-from tests.gateway.browser import Browser  # noqa: E402
-from tests.gateway.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeProvider  # noqa: E402
-from tests.gateway.servers import UvicornThread  # noqa: E402
+from tests.fake_gemini import TEST_API_KEY, text_chunks
+from tests.gateway.browser import Browser
+from tests.gateway.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeProvider
+from tests.gateway.servers import UvicornThread
 
 MODEL = "gemini-2.5-flash"
 QUESTION = "How many rows are there?"

@@ -22,8 +22,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, TimeoutError as FutureTimeout
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -314,5 +314,3 @@ def _float(value: str | None) -> float | None:
     except ValueError:
         return None
 
-
-AccountListener = Callable[[dict[str, str] | None], None]

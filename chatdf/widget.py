@@ -31,13 +31,13 @@ import polars as pl
 import traitlets as t
 
 from . import messages as wire
+from .account import SignIn
 from .controller import check_question
 from .errors import ChatDFError
 from .events import Event
 from .export import code_for, export_result, pick_result, user_namespace
 from .grid import Pager
 from .models import Answer, Dataset, QueryResult
-from .account import SignIn
 from .session import Session
 from .settings import load_settings
 from .store import Conversation, ConversationSummary

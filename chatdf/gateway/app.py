@@ -158,9 +158,10 @@ def create_app(
     """
     settings = settings or load_gateway_settings()
     missing = settings.missing_for_serving()
-    if settings.public_url is None:
+    public_url = settings.public_url
+    if public_url is None:
         missing.append("CHATDF_GATEWAY_PUBLIC_URL")
-    if missing:
+    if missing or public_url is None:
         raise SettingsError("The gateway needs these settings: " + ", ".join(missing) + ".")
     gateway = Gateway(settings, limits or RateLimits())
     redact = RedactTeamKey(gateway.team_key)
@@ -200,7 +201,7 @@ def create_app(
                 ServerSessions,
                 store=lambda: gateway.store,
                 max_age=signin.SIGN_IN_SECONDS,
-                secure=settings.public_url.startswith("https://"),
+                secure=public_url.startswith("https://"),
             ),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},

@@ -220,7 +220,7 @@ class StreamMeter:
         except ValueError:
             return
         tokens = tokens_of(event)
-        if tokens is not None and sum(tokens):
+        if tokens is not None and tokens[0] + tokens[1]:
             self.tokens = tokens
 
 
@@ -319,7 +319,7 @@ async def model_call(request: Request) -> Response:
             tokens = tokens_of(json.loads(data))
         except ValueError:
             tokens = None
-        if tokens is not None and sum(tokens):
+        if tokens is not None and tokens[0] + tokens[1]:
             await gateway.store.record_usage(user.id, model, *tokens)
     return Response(
         gateway.scrub(data),

@@ -216,14 +216,12 @@ class GatewayStore:
             await self._conn.execute("COMMIT")
 
     async def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        async with self._lock:
-            async with self._conn.execute(sql, params) as cursor:
-                return await cursor.fetchone()
+        async with self._lock, self._conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
 
     async def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        async with self._lock:
-            async with self._conn.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+        async with self._lock, self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
 
     async def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         """One statement in its own (implicit) transaction; the rows it changed."""
@@ -313,7 +311,9 @@ class GatewayStore:
             async with conn.execute(
                 "SELECT id, email, name, created_at FROM users WHERE id = ?", (user_id,)
             ) as cursor:
-                return User(*(await cursor.fetchone()))
+                created = await cursor.fetchone()
+            assert created is not None  # inserted or found above, in this transaction
+            return User(*created)
 
     # -- sign-in requests (device-style) ------------------------------------------------
 

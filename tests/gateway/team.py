@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,8 @@ from chatdf.gateway.app import create_app
 from chatdf.gateway.cli import main as gateway_cli
 from chatdf.gateway.ratelimit import RateLimits
 from chatdf.gateway.settings import GatewaySettings
-from tests.fake_gemini import FakeGemini
 from tests.fake_gemini import TEST_API_KEY as TEAM_KEY
+from tests.fake_gemini import FakeGemini
 from tests.gateway.browser import Browser
 from tests.gateway.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeProvider
 from tests.gateway.servers import UvicornThread

@@ -175,15 +175,14 @@ def test_a_stream_cut_off_upstream_still_counts(team: Team) -> None:
     chunks[0]["usage"] = {"input": 50, "output": 2}
     chunks[1]["usage"] = {"input": 50, "output": 9}
     team.upstream.add_drop(chunks[:2])
-    with pytest.raises(httpx.HTTPError):
-        with httpx.stream(
-            "POST",
-            f"{team.url}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
-            headers={"x-goog-api-key": token},
-            json={"contents": [{"role": "user", "parts": [{"text": "go"}]}]},
-        ) as answer:
-            for _ in answer.iter_bytes():
-                pass
+    with pytest.raises(httpx.HTTPError), httpx.stream(
+        "POST",
+        f"{team.url}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
+        headers={"x-goog-api-key": token},
+        json={"contents": [{"role": "user", "parts": [{"text": "go"}]}]},
+    ) as answer:
+        for _ in answer.iter_bytes():
+            pass
     assert _wait_for_usage(team, token, 59)["used"] == 59  # the last usageMetadata seen
 
 

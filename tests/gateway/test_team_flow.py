@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import polars as pl
-from google.genai import types
 import pytest
+from google.genai import types
 
 from chatdf import LLMError
 from tests.fake_gemini import text_chunks
@@ -148,7 +148,7 @@ def test_team_key_is_absent_from_responses_logs_and_the_kernel(
     assert TEAM_KEY not in answer.text and "[redacted]" in answer.text
     failed = chat.ask("And now?")
     assert failed.error is not None and TEAM_KEY not in str(failed.error)
-    chat.usage
+    assert chat.usage.used > 0
     token = httpx.post(f"{team.url}/v1/sign-in").json()  # and one more sign-in round
     assert TEAM_KEY not in str(token)
 
