@@ -87,6 +87,7 @@ class Provider:
         """Finish the flow at the callback: the verified person, or :class:`SignInRefused`."""
         try:
             metadata = await self._client.load_server_metadata()
+            self._client.client_kwargs["token_endpoint_auth_method"] = _auth_method(metadata)
             claims_options = {
                 "iss": {"essential": True, "values": [metadata["issuer"]]},
                 "aud": {"essential": True, "value": self.settings.client_id},
@@ -128,7 +129,9 @@ class Provider:
                 "nonce_replayed", f"{PROVIDER_NAME}'s answer was used before. Start again from your notebook."
             )
         email = str(claims.get("email") or "").strip().lower()
-        if not email or claims.get("email_verified") is not True:
+        # Google always says whether it verified the address; an unverified one is refused.
+        verified = claims.get("email_verified", True)
+        if not email or verified not in (True, "true"):
             raise SignInRefused(
                 "email_unverified", "Your account has no verified e-mail address, which this gateway needs."
             )
@@ -142,3 +145,11 @@ class Provider:
             )
         name = str(claims.get("name") or email)
         return Identity(subject=f"{claims['iss']} {claims['sub']}", email=email, name=name)
+
+
+def _auth_method(metadata: dict[str, Any]) -> str:
+    """How to send the client secret: HTTP Basic unless the provider only takes it in the form."""
+    methods = metadata.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+    if "client_secret_basic" not in methods and "client_secret_post" in methods:
+        return "client_secret_post"
+    return "client_secret_basic"

@@ -60,6 +60,7 @@ class FakeProvider:
     issuer: str = ""
     user: Person = field(default_factory=Person)
     mode: str = "ok"
+    auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post")
     key: RSAKey = field(default_factory=lambda: _rsa_key("provider"))
     rogue_key: RSAKey = field(default_factory=lambda: _rsa_key("rogue"))
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
@@ -88,7 +89,7 @@ class FakeProvider:
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                "token_endpoint_auth_methods_supported": list(self.auth_methods),
             }
         )
 
@@ -124,9 +125,13 @@ class FakeProvider:
             data = {k: str(v) for k, v in form.items()}
         self.token_requests.append({k: v for k, v in data.items() if k != "client_secret"})
         client_id, client_secret = data.get("client_id"), data.get("client_secret")
+        method = "client_secret_post"
         auth = request.headers.get("authorization", "")
         if auth.startswith("Basic "):
             client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+            method = "client_secret_basic"
+        if method not in self.auth_methods:
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
         if client_id != CLIENT_ID or client_secret != CLIENT_SECRET:
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         grant = self._codes.pop(data.get("code", ""), None)  # single use

@@ -87,6 +87,12 @@ def test_a_forged_or_misdirected_id_token_is_refused(team: Team, mode: str) -> N
     assert "Signed in as" in page.text
 
 
+def test_a_provider_that_takes_the_secret_only_in_the_form(team: Team) -> None:
+    team.provider.auth_methods = ("client_secret_post",)
+    page = team.browser().sign_in(_start(team)["url"], referral_key=team.referral_key())
+    assert "Signed in as" in page.text
+
+
 def test_a_replayed_id_token_is_refused(team: Team) -> None:
     team.api_token()  # a first, good sign-in: the provider keeps its ID token
     team.provider.mode = "replay"  # ...and sends that old token (old nonce) to a new sign-in
