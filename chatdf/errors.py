@@ -29,6 +29,7 @@ QueryErrorType = Literal[
 LLMErrorKind = Literal[
     "missing_key",
     "invalid_key",
+    "sign_in_required",
     "rate_limit",
     "server",
     "safety",

@@ -101,6 +101,21 @@ class Sync(_Request):
     type: Literal["sync"]
 
 
+# -- team mode (a chatdf gateway) ---------------------------------------------------
+
+
+class SignIn(_Request):
+    """Start signing in to the gateway; the reply carries the link and the user code."""
+
+    type: Literal["sign_in"]
+
+
+class SignOut(_Request):
+    """Forget this kernel's gateway sign-in."""
+
+    type: Literal["sign_out"]
+
+
 # -- datasets -----------------------------------------------------------------------
 
 
@@ -220,6 +235,8 @@ Request = Annotated[
     | Stop
     | Cancel
     | Sync
+    | SignIn
+    | SignOut
     | AddDataset
     | LoadSample
     | RemoveDataset

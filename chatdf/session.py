@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import logging
 import os
 import shutil
@@ -21,11 +22,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import workdir
+from .account import SignIn, TeamAccount, default_cache_path
 from .controller import Controller, Exchange
 from .conversation import exchanges_from, messages_for
 from .datasets import DatasetRegistry
 from .engine import Engine
-from .errors import ChatDFError, LLMError, SessionClosedError, StoreError
+from .errors import ChatDFError, ConfigError, LLMError, SessionClosedError, StoreError
 from .events import ErrorEvent, ErrorPayload, Event
 from .grid import GridPage, Pager, Sort
 from .llm.client import GeminiClient
@@ -57,9 +59,16 @@ class Session:
         self.results = ResultCache(
             settings.result_cache_mb * 2**20, on_evict=lambda result: forget(result.id)
         )
-        self.llm = GeminiClient(settings)
+        # Team mode: a chatdf gateway holds the Gemini key and meters this user.
+        self.account: TeamAccount | None = None
+        if settings.gateway_url:
+            cache = default_cache_path() if settings.gateway_token_cache else None
+            self.account = TeamAccount(settings.gateway_url, cache_path=cache)
+        self.llm = GeminiClient(settings, token=self.account.token if self.account else None)
+        self.account_listeners: list[Callable[[dict[str, str] | None], None]] = []
+        meter = _GatewayMeter(self) if self.account else _StoreMeter(self)
         self.controller = Controller(
-            settings, self.llm, self.registry, self.engine, self.keep, meter=_StoreMeter(self)
+            settings, self.llm, self.registry, self.engine, self.keep, meter=meter
         )
         self.history: list[Exchange] = []
         self.listeners: list[Callable[[Event], None]] = []
@@ -68,6 +77,7 @@ class Session:
         self._turn: asyncio.Task[Answer] | None = None
         self._stores: list[Store] = []  # at most one; a list so the finalizer can see it
         self._store_lock = asyncio.Lock()
+        self._sign_ins: set[asyncio.Future[None]] = set()
         self._finalizer = weakref.finalize(
             self,
             _release,
@@ -77,6 +87,7 @@ class Session:
             self.llm,
             self._stores,
             self.workdir,
+            self.account,
         )
         atexit.register(self._finalizer)
 
@@ -116,6 +127,8 @@ class Session:
             for listener in [*self.listeners, *([emit] if emit else [])]:
                 listener(event)
 
+        if self.account is not None:
+            await self._checked(self.account.check_ready())  # raises: signed out, revoked, limit
         self._turn = asyncio.current_task()
         try:
             await self.registry.sync_notebook()  # the prompt shows notebook frames as they are now
@@ -128,6 +141,8 @@ class Session:
             answer, exchange = await self.controller.run_turn(question, self.history, fan_out)
         finally:
             self._turn = None
+        if answer.error and answer.error.get("error_type") == "sign_in_required":
+            await self.sign_out()  # the gateway revoked the token during the turn
         if conversation_id == self.conversation_id:  # not left for another one meanwhile
             self.history.append(exchange)
         result = self.results.get(answer.result_id) if answer.result_id else None
@@ -286,9 +301,70 @@ class Session:
             log.warning("The %s preference could not be saved: %s", key, exc.message)
 
     async def usage(self) -> UsageSummary:
+        if self.account is not None:  # team mode: the gateway's numbers and limit
+            return await self._checked(self.account.usage())
         return await self._stored(
             lambda store: store.usage_summary(self.user_key, self.settings.token_limit)
         )
+
+    # -- team mode (a chatdf gateway) -------------------------------------------------------
+
+    def _team(self) -> TeamAccount:
+        if self.account is None:
+            raise ConfigError(
+                "Signing in needs team mode: pass gateway_url=... to ChatDF or set CHATDF_GATEWAY_URL."
+            )
+        return self.account
+
+    async def start_sign_in(self) -> SignIn:
+        """Ask the gateway for a sign-in; polling for its end runs on the session loop."""
+        account = self._team()
+        request = await account.request_sign_in()
+        done: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        sign_in = SignIn(request, done)
+
+        async def complete() -> None:
+            try:
+                ok = await account.complete_sign_in(request, sign_in)
+                if ok:
+                    await self.llm.set_api_key(account.token)
+                    self._account_changed()
+            except asyncio.CancelledError:  # the session closed
+                done.set_result(False)
+                raise
+            except BaseException as exc:
+                done.set_exception(exc)
+                raise
+            done.set_result(ok)
+
+        task = asyncio.ensure_future(complete())
+        self._sign_ins.add(task)
+        task.add_done_callback(self._sign_ins.discard)
+        return sign_in
+
+    async def sign_out(self) -> None:
+        """Forget the gateway token (memory and cache): the next question needs a sign-in."""
+        account = self._team()
+        account.forget()
+        await self.llm.set_api_key(None)
+        self._account_changed()
+
+    async def _checked(self, call: Coroutine[Any, Any, T]) -> T:
+        """Await a gateway call; a refused sign-in also signs this session out."""
+        try:
+            return await call
+        except LLMError as exc:
+            if exc.kind == "sign_in_required" and self.account is not None:
+                await self.sign_out()
+            raise
+
+    def _account_changed(self) -> None:
+        identity = self.account.identity if self.account else None
+        for listener in list(self.account_listeners):
+            try:
+                listener(identity)
+            except Exception:  # a display problem must not break the sign-in
+                log.exception("chatdf: an account listener failed")
 
     def keep(self, result: QueryResult) -> None:
         self.results.keep(result)
@@ -322,6 +398,22 @@ class Session:
     def close(self) -> None:
         """Stop workers, delete temp files and stop the runtime loop. Idempotent."""
         self._finalizer()
+
+
+class _GatewayMeter:
+    """Team mode: the gateway meters and limits; the session checked before the turn."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = weakref.proxy(session)
+
+    async def check(self) -> None:
+        return None  # Session.ask asked the gateway already (and raises from ask)
+
+    async def record(self, model: str, usage: TokenUsage) -> UsageSummary | None:
+        try:
+            return await self._session.usage()
+        except ChatDFError:
+            return None  # the answer stands; the usage bar catches up on the next refresh
 
 
 class _StoreMeter:
@@ -371,12 +463,15 @@ def _release(
     llm: GeminiClient,
     stores: list[Store],
     workdir: Path,
+    account: TeamAccount | None,
 ) -> None:
     # A finalizer: must not reference the Session itself, or it would never be collected.
     try:
         if not runtime.closed:
             for store in stores:
                 runtime.run(store.close(), timeout=5)
+            if account is not None:
+                runtime.run(account.aclose(), timeout=5)
             runtime.run(llm.aclose(), timeout=5)
             runtime.run(engine.close(), timeout=10)
     except Exception:

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     """Gemini model name."""
     gemini_base_url: str | None = None
     """Another endpoint for the Gemini API (gateways, proxies, the test fake)."""
+    gateway_url: str | None = None
+    """A chatdf gateway: team mode, sign in with ``chat.sign_in()``; no API key in the kernel."""
+    gateway_token_cache: bool = False
+    """Keep the gateway sign-in in the user config folder (file mode 0600) across kernel restarts."""
     db_path: str | None = None
     """SQLite file for history; ``:memory:`` for throwaway use; default in the user data dir."""
     max_datasets: int = Field(default=20, ge=1, le=100)
@@ -99,6 +103,14 @@ class Settings(BaseSettings):
             if not text.isdigit():
                 raise ValueError(f"use auto, 0 (no limit) or a number of MiB, not {value!r}")
         return value
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value or None
 
     @property
     def worker_count(self) -> int:

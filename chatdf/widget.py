@@ -32,6 +32,7 @@ import polars as pl
 import traitlets as t
 
 from . import messages as wire
+from .account import SignIn
 from .controller import check_question
 from .errors import ChatDFError, SessionClosedError
 from .events import Event
@@ -155,6 +156,10 @@ class ChatDF(anywidget.AnyWidget):
     _busy = t.Bool(False).tag(sync=True)
     """A question is being answered."""
     _has_key = t.Bool(False).tag(sync=True)
+    """The chat can be used: a Gemini key is set, or (team mode) the person is signed in."""
+    _account = t.Dict().tag(sync=True)
+    """Team mode: ``{team: true, gateway, email, name}`` (email/name empty while signed out);
+    empty in single-user mode. Never a token."""
     _layout = t.Dict().tag(sync=True)
     """Written by the browser: ``{left, right}`` collapsed flags and the narrow-layout tab."""
     theme = t.Enum(["system", "light", "dark"], default_value="system").tag(sync=True)
@@ -174,6 +179,9 @@ class ChatDF(anywidget.AnyWidget):
         self._cards: dict[str, dict[str, Any]] = {}  # adds in flight or failed, by card id
         self._turn_message: str | None = None
         self._session.listeners.append(self._forward_event)
+        if self._session.account is not None:
+            self._show_account(self._session.account.identity)
+            self._session.account_listeners.append(self._on_account_change)
         self.on_msg(self._on_message)
         if "theme" not in config.model_fields_set:  # CHATDF_THEME or theme= win over the saved one
             saved = self._session.call(self._session.preference("theme", config.theme))
@@ -412,8 +420,44 @@ class ChatDF(anywidget.AnyWidget):
     @_while_open
     def usage(self) -> UsageSummary:
         """Tokens used in the rolling 24 hours: used, limit, percent, remaining,
-        resets_in_seconds and per-model totals."""
+        resets_in_seconds and per-model totals. In team mode: the gateway's numbers."""
         return self._session.call(self._session.usage())
+
+    # -- team mode (a chatdf gateway) -----------------------------------------------------
+
+    def sign_in(self) -> SignIn:
+        """Start signing in to the chatdf gateway (team mode).
+
+        Returns a :class:`~chatdf.account.SignIn`: open its ``url`` in any
+        browser (it shows ``user_code``; check they match) and sign in with
+        Google; ``wait(timeout=300)`` returns True once signed in.
+        """
+        return self._session.call(self._session.start_sign_in())
+
+    def sign_out(self) -> None:
+        """Forget this kernel's gateway sign-in (team mode)."""
+        self._session.call(self._session.sign_out())
+
+    @property
+    def account(self) -> dict[str, str] | None:
+        """Team mode: ``{"email", "name"}`` of the signed-in person; None while signed out."""
+        account = self._session.account
+        return account.identity if account is not None else None
+
+    def _show_account(self, identity: dict[str, str] | None) -> None:
+        gateway = self.settings.gateway_url or ""
+        with self._lock:
+            self._account = {"team": True, "gateway": gateway, **(identity or {"email": "", "name": ""})}
+            self._has_key = identity is not None
+
+    def _on_account_change(self, identity: dict[str, str] | None) -> None:
+        """Session listener (runtime thread): signed in or out; the usage bar follows."""
+        self._show_account(identity)
+        if identity is None:
+            with self._lock:
+                self._usage = {}
+            return
+        self._session.runtime.submit(self._refresh_usage())
 
     # -- the chat transcript --------------------------------------------------------
     # Turns started here or from the browser show in every view of the widget.
@@ -492,11 +536,22 @@ class ChatDF(anywidget.AnyWidget):
                 self._conversation = {"id": conversation.id, "title": conversation.title}
                 self._set_messages(wire.transcript_from(conversation.messages))
 
+    async def _refresh_usage(self) -> None:
+        """The usage bar (from the store, or the gateway in team mode); failures only logged."""
+        try:
+            usage = await self._session.usage()
+        except ChatDFError as exc:
+            if self._session.account is None:
+                log.warning("chatdf: usage could not be read: %s", exc.message)
+            return
+        with self._lock:
+            self._usage = usage.model_dump(mode="json")
+
     async def _refresh_history(self) -> None:
         """History list, current title and usage from the store (failures only logged)."""
+        await self._refresh_usage()
         try:
             summaries = await self._session.conversations()
-            usage = await self._session.usage()
         except ChatDFError as exc:
             log.warning("chatdf: history could not be read: %s", exc.message)
             return
@@ -508,7 +563,6 @@ class ChatDF(anywidget.AnyWidget):
             if current is not None:
                 title = next((s.title for s in summaries if s.id == current), None)
                 self._conversation = {"id": current, "title": title}
-            self._usage = usage.model_dump(mode="json")
 
     # -- browser requests ---------------------------------------------------------------
 
@@ -592,6 +646,14 @@ class ChatDF(anywidget.AnyWidget):
         # The outcome is in the transcript; a refusal was already shown there.
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         return {"message_id": message_id}
+
+    async def _on_sign_in(self, _request: wire.SignIn) -> dict[str, Any]:
+        sign_in = await self._session.start_sign_in()
+        return {"url": sign_in.url, "user_code": sign_in.user_code}
+
+    async def _on_sign_out(self, _request: wire.SignOut) -> dict[str, Any]:
+        await self._session.sign_out()
+        return {}
 
     async def _on_stop(self, _request: wire.Stop) -> dict[str, Any]:
         return {"stopped": self._session.stop()}

@@ -5,20 +5,22 @@ SDK's responses into small typed chunks (:class:`StreamChunk`) and every SDK,
 httpx or socket error into an :class:`~chatdf.errors.LLMError` whose ``kind``
 says what happened:
 
-==============  ===========================================================
-kind            when
-==============  ===========================================================
-missing_key     no API key; raised before any HTTP request
-invalid_key     400 ``API_KEY_INVALID``, 401, 403
-rate_limit      429; ``retry_after`` from ``RetryInfo`` or ``Retry-After``
-server          5xx, timeouts, dropped connections (retried), unreadable
-                responses (not retried)
-safety          ``promptFeedback.blockReason`` or a safety ``finishReason``
-empty           the model answered with no text and no function call
-network         connection refused, DNS failure, bad endpoint URL
-context         the request is larger than the model's context window
-other           anything else (404 model, 400 invalid argument, ...)
-==============  ===========================================================
+================  ===========================================================
+kind              when
+================  ===========================================================
+missing_key       no API key; raised before any HTTP request
+invalid_key       400 ``API_KEY_INVALID``, 401, 403
+sign_in_required  team mode (a chatdf gateway): not signed in, or the
+                  gateway answered 401 (sign-in revoked or expired)
+rate_limit        429; ``retry_after`` from ``RetryInfo`` or ``Retry-After``
+server            5xx, timeouts, dropped connections (retried), unreadable
+                  responses (not retried)
+safety            ``promptFeedback.blockReason`` or a safety ``finishReason``
+empty             the model answered with no text and no function call
+network           connection refused, DNS failure, bad endpoint URL
+context           the request is larger than the model's context window
+other             anything else (404 model, 400 invalid argument, ...)
+================  ===========================================================
 
 Automatic function calling and the SDK's own retries are off: the controller
 runs each tool call itself, and only transient failures (5xx, timeouts, a
@@ -48,6 +50,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import SecretStr, ValidationError
 
+from ..account import sign_in_again_message, sign_in_message
 from ..errors import LLMError, LLMErrorKind
 from ..settings import Settings
 
@@ -455,7 +458,11 @@ class GeminiClient:
     Parameters
     ----------
     settings
-        Uses ``api_key``, ``model`` and ``gemini_base_url``.
+        Uses ``api_key``, ``model`` and ``gemini_base_url``; with ``gateway_url``
+        (team mode) the gateway is the endpoint and the key is the per-user
+        token given to :meth:`set_api_key` after sign-in, never ``api_key``.
+    token
+        Team mode: a per-user token already at hand (a cached sign-in).
     timeout
         Seconds to wait for a response (and between streamed chunks).
     retry
@@ -472,14 +479,17 @@ class GeminiClient:
         self,
         settings: Settings,
         *,
+        token: SecretStr | None = None,
         timeout: float = 120.0,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.model = settings.model
-        self.base_url = settings.gemini_base_url
+        self.gateway_url = settings.gateway_url
+        self.base_url = settings.gateway_url or settings.gemini_base_url
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self._api_key: SecretStr | None = settings.api_key
+        # A personal key must never reach a team's gateway: team mode waits for sign-in.
+        self._api_key: SecretStr | None = token if self.gateway_url else settings.api_key
         self._sdk: genai.Client | None = None
 
     def __repr__(self) -> str:
@@ -585,6 +595,11 @@ class GeminiClient:
                 continue
             raise failure.error
 
+    async def set_api_key(self, key: SecretStr | None) -> None:
+        """Use another key from the next call on (team mode: the token after sign-in)."""
+        await self.aclose()
+        self._api_key = key
+
     async def aclose(self) -> None:
         """Close the HTTP connections of the current event loop."""
         if self._sdk is not None:
@@ -607,6 +622,8 @@ class GeminiClient:
         if self._sdk is not None:
             return self._sdk
         key = self._secret()
+        if key is None and self.gateway_url:
+            raise LLMError(sign_in_message(self.gateway_url), "sign_in_required")
         if key is None:
             raise LLMError(MISSING_KEY_MESSAGE, "missing_key")
         options = types.HttpOptions(
@@ -678,7 +695,11 @@ class GeminiClient:
     def _classify(self, exc: BaseException, attempts: int) -> _Failure:
         tried = f" Gave up after {attempts} attempts." if attempts > 1 else ""
         where = self._endpoint()
-        custom = " or CHATDF_GEMINI_BASE_URL" if self.base_url else ""
+        custom = (
+            " or CHATDF_GATEWAY_URL"
+            if self.gateway_url
+            else " or CHATDF_GEMINI_BASE_URL" if self.base_url else ""
+        )
 
         def fail(message: str, kind: LLMErrorKind, **extra: Any) -> _Failure:
             retry_after = extra.pop("retry_after", None)
@@ -702,6 +723,8 @@ class GeminiClient:
                     "invalid_key",
                     status=code,
                 )
+            if code == 401 and self.gateway_url:
+                return fail(sign_in_again_message(self.gateway_url), "sign_in_required", status=code)
             if code in (401, 403):
                 return fail(
                     f"Gemini refused the request ({label}: {said}). Check that GEMINI_API_KEY is a "

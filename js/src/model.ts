@@ -103,6 +103,14 @@ export interface Usage {
   exhausted: boolean;
 }
 
+/** Team mode: the chatdf gateway and who is signed in (email empty while signed out). */
+export interface Account {
+  team: boolean;
+  gateway: string;
+  email: string;
+  name: string;
+}
+
 /** Which panels are collapsed, and the tab shown in a narrow container. */
 export interface Layout {
   left?: boolean;
@@ -124,7 +132,10 @@ export interface WidgetModel {
   /** Empty until the kernel has read the store. */
   _usage: Partial<Usage>;
   _busy: boolean;
+  /** A Gemini key is set or, in team mode, the person is signed in. */
   _has_key: boolean;
+  /** Team mode only (empty otherwise); never holds a token. */
+  _account: Partial<Account>;
   _layout: Layout;
   theme: Theme;
 }

@@ -37,6 +37,10 @@ export class Api {
   ask = (question: string) => this.#call<{ message_id: string }>("ask", { question });
   stop = () => this.#call<{ stopped: boolean }>("stop");
 
+  /** Team mode: a new sign-in at the gateway; open `url` and check it shows `user_code`. */
+  signIn = () => this.#call<{ url: string; user_code: string }>("sign_in");
+  signOut = () => this.#call<Record<string, never>>("sign_out");
+
   addDataset = (source: string, name?: string | null, card?: string) =>
     this.#call<DatasetCard>("add_dataset", { source, name: name || null, card: card ?? null }, SLOW_MS);
   loadSample = () => this.#call<DatasetCard>("load_sample", {}, SLOW_MS);

@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { act } from "preact/test-utils";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { mountApp } from "../src/app";
 import type { DatasetCard, WidgetModel } from "../src/model";
 import { ModelDouble } from "./model-double";
@@ -31,6 +31,7 @@ export function state(over: Partial<WidgetModel> = {}): WidgetModel {
     _usage: {},
     _busy: false,
     _has_key: true,
+    _account: {},
     _layout: {},
     theme: "system",
     ...over,
@@ -134,5 +135,46 @@ describe("chat panel", () => {
     const box = el.querySelector<HTMLTextAreaElement>("textarea")!;
     expect(box.disabled).toBe(true);
     expect(el.querySelector(".chatdf-input-reason")!.textContent).toContain("GEMINI_API_KEY");
+  });
+});
+
+describe("account area", () => {
+  const team = { team: true, gateway: "https://chatdf.example.edu" };
+
+  it("shows a local session in single-user mode", () => {
+    const { el } = show();
+    expect(el.querySelector(".chatdf-account")!.textContent).toContain("Local session");
+    expect(el.textContent).not.toContain("Sign in with Google");
+  });
+
+  it("signs in: opens the gateway's page in a new tab and shows the code it must show", async () => {
+    const tab = { opener: {} as unknown, location: { href: "" }, close: vi.fn() };
+    const open = vi.spyOn(window, "open").mockReturnValue(tab as unknown as Window);
+    const { el, model } = show({ _account: { ...team, email: "", name: "" }, _has_key: false });
+    expect(el.querySelector(".chatdf-input-reason")!.textContent).toContain("Sign in with Google");
+    const button = [...el.querySelectorAll("button")].find((b) => b.textContent === "Sign in with Google")!;
+    act(() => button.click());
+    expect(open).toHaveBeenCalledWith("", "_blank");
+    expect(tab.opener).toBeNull(); // the sign-in page gets no handle on JupyterLab
+    const [request] = sent(model, "sign_in");
+    const url = "https://chatdf.example.edu/sign-in?code=BDFG-HJKL";
+    await act(async () => {
+      model.kernelSends({ id: request.id, result: { url, user_code: "BDFG-HJKL" } });
+      await Promise.resolve();
+    });
+    expect(tab.location.href).toBe(url);
+    expect(el.querySelector(".chatdf-account__code")!.textContent).toContain("BDFG-HJKL");
+    expect(el.querySelector<HTMLAnchorElement>(".chatdf-account__code a")!.href).toBe(url);
+
+    act(() => model.set("_account", { ...team, email: "ada@example.edu", name: "Ada Lovelace" }));
+    expect(el.querySelector(".chatdf-account")!.textContent).toContain("ada@example.edu");
+    expect(el.querySelector(".chatdf-account__code")).toBeNull();
+    open.mockRestore();
+  });
+
+  it("signs out", () => {
+    const { el, model } = show({ _account: { ...team, email: "ada@example.edu", name: "Ada" } });
+    act(() => [...el.querySelectorAll("button")].find((b) => b.textContent === "Sign out")!.click());
+    expect(sent(model, "sign_out")).toHaveLength(1);
   });
 });

@@ -86,6 +86,8 @@ describe("the question box", () => {
       "Daily usage limit reached. Questions are accepted again in 3 h 5 min.",
     );
     expect(inputBlocker(true, { exhausted: false })).toBeNull();
+    expect(inputBlocker(false, {}, true)).toContain("Sign in with Google");
+    expect(inputBlocker(true, {}, true)).toBeNull();
   });
 
   it("shows usage levels and compact token counts", () => {

@@ -5,6 +5,9 @@ its HTTP client and its SSE parser run in every test:
 
 * ``POST /{v1|v1beta|v1alpha}/models/{model}:generateContent`` answers one
   JSON ``GenerateContentResponse``;
+* ``POST /{version}/models/{model}:countTokens`` answers ``{"totalTokens"}``
+  (about a token per four characters of the body) and ``GET
+  /{version}/models/{model}`` a model description, outside the script;
 * ``POST /{version}/models/{model}:streamGenerateContent?alt=sse`` answers
   ``text/event-stream`` with chunked transfer encoding, one
   ``data: {GenerateContentResponse}\\r\\n\\r\\n`` event per scripted chunk;
@@ -812,6 +815,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif path == "/_fake/requests":
             self._send_json(200, [r.to_dict() for r in self.fake.requests])
+        elif path.partition("/models/")[2] and self.fake.api_key in (
+            None,
+            self.headers.get("x-goog-api-key"),
+        ):
+            name = path.partition("/models/")[2]
+            self._send_json(
+                200,
+                {"name": f"models/{name}", "displayName": name, "inputTokenLimit": 1_048_576},
+            )
         else:
             self._send_json(404, _error_body(404, f"Fake Gemini has no GET {path}."))
 
@@ -866,6 +878,9 @@ class _Handler(BaseHTTPRequestHandler):
                     ),
                 )
             return
+        if action == "countTokens":  # answered from the body; scripted replies are for answers
+            self._send_json(200, {"totalTokens": max(1, len(json.dumps(body or {})) // 4)})
+            return
         reply = self.fake._next_reply()
         if reply is None:
             number = len(self.fake.requests)
@@ -893,7 +908,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not sep or version.strip("/") not in ("v1", "v1beta", "v1alpha") or ":" not in rest:
             return None, None
         model, _, action = rest.partition(":")
-        if action not in ("generateContent", "streamGenerateContent"):
+        if action not in ("generateContent", "streamGenerateContent", "countTokens"):
             return model, None
         return model, action
 

@@ -10,7 +10,8 @@ import { AssistantMessage, UserMessage } from "./Message";
 import { EXAMPLE_QUESTIONS, suggestQuestions } from "./suggestions";
 
 /** Why the question box is disabled, or null when questions can be asked. */
-export function inputBlocker(hasKey: boolean, usage: Partial<Usage>): string | null {
+export function inputBlocker(hasKey: boolean, usage: Partial<Usage>, team = false): string | null {
+  if (!hasKey && team) return "Sign in to ask questions: use Sign in with Google (bottom left), or run chat.sign_in().";
   if (!hasKey) return "Add a Gemini API key to ask questions: set GEMINI_API_KEY, or ChatDF(api_key=…).";
   if (usage.exhausted) {
     const wait = usage.resets_in_seconds ? ` Questions are accepted again in ${formatDuration(usage.resets_in_seconds)}.` : "";
@@ -92,6 +93,7 @@ export function ChatPanel({ narrow = false, onShowDatasets }: Props) {
   const cards = useTrait(model, "_datasets") ?? [];
   const busy = useTrait(model, "_busy") ?? false;
   const hasKey = useTrait(model, "_has_key") ?? false;
+  const team = useTrait(model, "_account")?.team ?? false;
   const usage = useTrait(model, "_usage") ?? {};
   const conversation = useTrait(model, "_conversation") ?? {};
   const [draft, setDraft] = useState("");
@@ -135,7 +137,7 @@ export function ChatPanel({ narrow = false, onShowDatasets }: Props) {
     }
   }
 
-  const blocker = inputBlocker(hasKey, usage);
+  const blocker = inputBlocker(hasKey, usage, team);
   // Until the store names it, a conversation is called by its first question.
   const title = conversation.title || messages.find((m) => m.role === "user")?.text || "New conversation";
   const ready = cards.some((c) => c.status === "ready");

@@ -5,6 +5,7 @@ import { useTrait } from "../hooks/useTrait";
 import type { Theme } from "../model";
 import { ConfirmDialog, Dialog } from "../ui/Dialog";
 import { Icon } from "../ui/icons";
+import { AccountArea } from "./AccountArea";
 import { HistoryList } from "./HistoryList";
 import { UsageBar } from "./UsageBar";
 
@@ -58,15 +59,7 @@ export function Sidebar() {
             </button>
           </div>
         </details>
-        <div class="chatdf-account" aria-label="Account">
-          <span class="chatdf-account__avatar" aria-hidden="true">
-            <Icon name="user" />
-          </span>
-          <span class="chatdf-account__text">
-            <span class="chatdf-account__name">Local session</span>
-            <span class="chatdf-account__note">Sign-in coming later</span>
-          </span>
-        </div>
+        <AccountArea />
       </div>
       {dialog === "clear" ? (
         <ConfirmDialog
