@@ -5,10 +5,18 @@ passed, so a failed :meth:`DatasetRegistry.add` leaves the registry as it was.
 
 - http(s) URL: fetched only through :class:`chatdf.net.Egress`, which checks
   the scheme and the address it actually connects to on every hop and
-  redirect: a HEAD, the ``PAR1`` magic from a ranged GET, then the schema and
-  row count from the parquet footer, read by Polars through the session's
-  :class:`chatdf.net.EgressProxy`. The proxy's location for the URL is what
-  workers and lazy exports scan; they never contact the real host.
+  redirect. A HEAD, then a ranged GET of the first bytes: the ``PAR1`` magic
+  only for a ``.parquet`` name, else the first MiB, which says what the file
+  is (:mod:`chatdf.csvsniff`: parquet by its magic, or CSV/TSV, maybe gzip,
+  with its separator). Parquet: schema and row count from the footer, read by
+  Polars through the session's :class:`chatdf.net.EgressProxy`. CSV: the
+  column types inferred by Polars from the whole records of that first MiB,
+  through the proxy; the rows counted in one streamed GET through the egress,
+  bounded by ``settings.query_timeout``. The proxy's location for the URL is
+  what workers and lazy exports scan; they never contact the real host. A
+  server that ignores byte ranges cannot be scanned by Polars over HTTP, so the
+  counting GET of such a CSV is kept as a file in ``workdir`` (at most
+  ``download_limit`` bytes) and scanned as a local CSV.
 - Local path or glob: parquet or CSV by extension, parquet files checked for
   their magic bytes; row counts from parquet metadata or a lazy CSV count.
 - polars DataFrame/LazyFrame, pandas DataFrame, pyarrow Table: written once
@@ -43,6 +51,7 @@ import logging
 import os
 import re
 import sys
+import time
 import unicodedata
 import uuid
 import weakref
@@ -54,8 +63,9 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
+from .csvsniff import PREFIX_BYTES, CsvLayout, count_rows, is_parquet, sniff_csv
 from .errors import DatasetError
-from .models import Dataset, SourceKind, TableSource, columns_of
+from .models import CsvOptions, Dataset, SourceKind, TableSource, columns_of
 from .net import MAX_REDIRECTS, Egress, EgressError, EgressProxy, egress_failure, is_url
 from .net.egress import EgressResponse
 from .net.proxy import POLARS_STORAGE_OPTIONS
@@ -69,6 +79,8 @@ HEAD_TIMEOUT = 10.0
 """Seconds a URL has to answer each HEAD or ranged GET."""
 SCHEMA_TIMEOUT = 30.0
 """Seconds Polars has to read a remote parquet schema and row count."""
+DOWNLOAD_LIMIT = 1 << 30
+"""Bytes of a CSV URL kept on disk when its server ignores byte ranges (1 GiB)."""
 PARQUET_MAGIC = b"PAR1"
 PARQUET_EXTENSIONS = (".parquet", ".pq", ".parq")
 CSV_EXTENSIONS = (".csv",)
@@ -122,6 +134,8 @@ class _Loaded:
     ipc_path: Path | None = None
     fingerprint: Any = None
     """Of the in-memory frame, taken just before it was written."""
+    csv: CsvOptions | None = None
+    """How to read it, when it is a CSV read with other than Polars' defaults."""
     release: Callable[[], None] | None = None
     """Drops the egress proxy's route of a URL that ends up not registered."""
 
@@ -129,6 +143,18 @@ class _Loaded:
         _unlink(self.ipc_path)
         if self.release is not None:
             self.release()
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """What the first bytes of a URL said."""
+
+    url: str
+    """The URL that answered, after redirects (what is read from then on)."""
+    csv: CsvLayout | None
+    """How to read it as CSV; None for parquet."""
+    ranged: bool
+    """The server honours byte ranges (Polars needs them to scan over HTTP)."""
 
 
 @dataclass(eq=False)
@@ -161,9 +187,11 @@ class Provenance:
     absolute path or glob (None for frames). For a frame, ``variable`` is the
     notebook variable that holds it (None if unknown) and ``current()`` returns
     its data as a polars DataFrame as it is now (the last snapshot once the
-    object is gone). ``scan_location`` is what chatdf itself scans: for a URL
-    the session's egress proxy (valid while the session is open), for a file
-    the path.
+    object is gone). ``scan_kind`` and ``scan_location`` are what chatdf itself
+    scans, as a worker does: for a URL the session's egress proxy (``url``,
+    valid while the session is open) or the local copy of a CSV whose server
+    sends no byte ranges (``csv``); for a file the path. ``csv`` says how to
+    read a CSV (None: parquet, or Polars' defaults).
     """
 
     name: str
@@ -172,6 +200,8 @@ class Provenance:
     variable: str | None = None
     current: Callable[[], pl.DataFrame] | None = field(default=None, repr=False)
     scan_location: str | None = None
+    scan_kind: TableKind | None = None
+    csv: CsvOptions | None = None
 
 
 class DatasetRegistry:
@@ -185,7 +215,10 @@ class DatasetRegistry:
         Per-session temp folder for the IPC files of in-memory frames.
     head_timeout, schema_timeout
         Seconds for URL requests and for reading a remote schema; tests
-        shorten them.
+        shorten them. Counting the rows of a CSV URL may take
+        ``settings.query_timeout``.
+    download_limit
+        Largest CSV kept in ``workdir`` for a server that ignores byte ranges.
     egress
         The checked client every URL is fetched through (the registry owns
         and closes it); default ``Egress()`` with the real address rules.
@@ -199,17 +232,19 @@ class DatasetRegistry:
         *,
         head_timeout: float = HEAD_TIMEOUT,
         schema_timeout: float = SCHEMA_TIMEOUT,
+        download_limit: int = DOWNLOAD_LIMIT,
         egress: Egress | None = None,
     ) -> None:
         self.settings = settings
         self.workdir = Path(workdir)
         self.head_timeout = head_timeout
         self.schema_timeout = schema_timeout
+        self.download_limit = download_limit
         self.egress = egress if egress is not None else Egress()
         self._proxy: EgressProxy | None = None  # started with the first URL
         self._entries: dict[str, _Entry] = {}
-        # Every IPC path handed out, so close() also finds files that a
-        # cancelled add's thread finished writing after nobody was waiting.
+        # Every IPC path (and CSV copy) handed out, so close() also finds files
+        # that a cancelled add's thread finished writing after nobody was waiting.
         self._ipc_paths: set[Path] = set()
         # One counter for the whole registry: a name removed and re-added gets
         # a new version, so no worker can mistake the new data for a cached old one.
@@ -243,9 +278,14 @@ class DatasetRegistry:
         entry = self._entry(name)
         table = entry.table
         if table.kind != "ipc":
-            location = entry.dataset.source if table.kind == "url" else table.location
+            location = entry.dataset.source if entry.dataset.kind == "url" else table.location
             return Provenance(
-                entry.dataset.name, entry.dataset.kind, location, scan_location=table.location
+                entry.dataset.name,
+                entry.dataset.kind,
+                location,
+                scan_location=table.location,
+                scan_kind=table.kind,
+                csv=table.csv,
             )
         variable = entry.variable
         if variable is None and self.namespace is not None and entry.frame is not None:
@@ -280,9 +320,9 @@ class DatasetRegistry:
         Parameters
         ----------
         source
-            An http(s) parquet URL, a local parquet or CSV path or glob (str or
-            Path), a polars DataFrame or LazyFrame, a pandas DataFrame or a
-            pyarrow Table.
+            An http(s) URL of a parquet, CSV or TSV file (gzip too), a local
+            parquet or CSV path or glob (str or Path), a polars DataFrame or
+            LazyFrame, a pandas DataFrame or a pyarrow Table.
         name
             Table name for SQL; default: from the source (:func:`name_from_source`,
             ``_2``, ``_3``, ... when taken or a SQL keyword), ``table1``, ``table2``,
@@ -435,6 +475,7 @@ class DatasetRegistry:
                 kind=loaded.table_kind,
                 location=loaded.location,
                 version=next(self._versions),
+                csv=loaded.csv,
             ),
             key=key,
             allow_private=allow_private,
@@ -492,7 +533,7 @@ class DatasetRegistry:
     def _replace(self, entry: _Entry, loaded: _Loaded, frame: Any) -> None:
         """Point ``entry`` at freshly read data under a new version; the old file goes."""
         old_ipc = entry.ipc_path
-        if loaded.ipc_path is None:
+        if loaded.ipc_path is None and loaded.table_kind == "ipc":
             loaded.ipc_path = old_ipc  # a snapshot re-read keeps its file
         if frame is not None:
             entry.frame = _weak(frame)
@@ -504,18 +545,20 @@ class DatasetRegistry:
         )
         current = entry.dataset.name
         entry.dataset = _dataset(current, loaded)
-        old_location = entry.table.location
+        old = entry.table
+        # A URL may now be served differently (CSV instead of parquet, no byte ranges).
         entry.table = TableSource(
             name=current,
-            kind=entry.table.kind,
+            kind=loaded.table_kind,
             location=loaded.location,
             version=next(self._versions),
+            csv=loaded.csv,
         )
         entry.ipc_path = loaded.ipc_path
         if old_ipc != loaded.ipc_path:
             _unlink(old_ipc)
-        if entry.table.kind == "url" and old_location != loaded.location:
-            self._release_route(old_location)
+        if old.kind == "url" and old.location != loaded.location:
+            self._release_route(old.location)
 
     # -- live notebook frames --------------------------------------------------
 
@@ -598,8 +641,8 @@ class DatasetRegistry:
             changed.append(dataset.name)
         return changed
 
-    def _new_ipc_path(self) -> Path:
-        path = self.workdir / f"frame-{uuid.uuid4().hex}.arrow"
+    def _new_ipc_path(self, prefix: str = "frame", suffix: str = ".arrow") -> Path:
+        path = self.workdir / f"{prefix}-{uuid.uuid4().hex}{suffix}"
         self._ipc_paths.add(path)
         return path
 
@@ -701,14 +744,17 @@ class DatasetRegistry:
         # Each request has head_timeout for connecting and each read; the outer
         # bound covers the whole probe, redirects included.
         probe_budget = self.head_timeout * 2 * (MAX_REDIRECTS + 1)
-        final = await _bounded(
+        probe = await _bounded(
             lambda: self._probe_url(url, allow_private),
             probe_budget,
             f"Could not access URL: no response within {probe_budget:g} s: {url}",
+            reason="timeout",
         )
+        if probe.csv is not None:
+            return await self._load_csv_url(url, probe, allow_private)
         # From here on Polars reads the file, through the proxy and so through the egress.
         proxy = self._egress_proxy()
-        location = proxy.add(final, allow_private=allow_private)
+        location = proxy.add(probe.url, allow_private=allow_private)
         try:
             schema, rows = await _bounded(
                 lambda: _url_schema_and_rows(location, url),
@@ -722,8 +768,113 @@ class DatasetRegistry:
         loaded.release = lambda: self._release_route(location)
         return loaded
 
-    def _probe_url(self, url: str, allow_private: bool) -> str:
-        """HEAD, then a ranged GET of the magic bytes; returns the URL that answered."""
+    async def _load_csv_url(self, url: str, probe: _Probe, allow_private: bool) -> _Loaded:
+        """Types from the sniffed prefix, rows from one streamed GET, both through the egress.
+
+        Polars scans a CSV over HTTP with byte ranges, so a server that honours
+        them is scanned through the proxy. One that ignores them cannot be
+        scanned: the counting GET is then written to a file in ``workdir`` that
+        the workers scan as a local CSV.
+        """
+        layout = probe.csv
+        assert layout is not None
+        options = CsvOptions(
+            separator=layout.separator, infer_schema_length=max(layout.sample_rows, 1)
+        )
+        suffix = ".csv.gz" if layout.compression == "gzip" else ".csv"
+        copy: Path | None = None
+        if probe.ranged:
+            location = self._egress_proxy().add(probe.url, allow_private=allow_private, suffix=suffix)
+        else:
+            copy = self._new_ipc_path("url", suffix)
+            location = str(copy)
+        seconds = self.settings.query_timeout
+        timed_out = (
+            f"Counting the rows of {url} took longer than {seconds:g} s (the query timeout): "
+            "the file is too large or its server too slow. Set CHATDF_QUERY_TIMEOUT higher "
+            "to allow more time."
+        )
+
+        def count() -> int:
+            deadline = time.monotonic() + seconds
+            return self._count_csv(probe.url, url, allow_private, layout, deadline, copy, timed_out)
+
+        def read_schema() -> Awaitable[pl.Schema]:
+            return _bounded(
+                lambda: _csv_schema(location, options, url, remote=copy is None),
+                self.schema_timeout,
+                f"Could not read the CSV header and types within {self.schema_timeout:g} s: {url}",
+                reason="timeout",
+            )
+
+        try:
+            if copy is None:  # the cheap read through the proxy first: it may fail fast
+                schema = await read_schema()
+                rows = await _bounded(count, seconds, timed_out, reason="timeout")
+            else:  # the schema is read from the copy the count writes
+                rows = await _bounded(count, seconds, timed_out, reason="timeout")
+                schema = await read_schema()
+        except BaseException:
+            if copy is None:
+                self._release_route(location)
+            _unlink(copy)
+            raise
+        loaded = _Loaded("url", url, "url" if copy is None else "csv", location, schema, rows)
+        loaded.csv = options
+        loaded.ipc_path = copy
+        if copy is None:
+            loaded.release = lambda: self._release_route(location)
+        return loaded
+
+    def _count_csv(
+        self,
+        url: str,
+        given: str,
+        allow_private: bool,
+        layout: CsvLayout,
+        deadline: float,
+        copy: Path | None,
+        timed_out: str,
+    ) -> int:
+        """Rows of the CSV at ``url``, streamed through the egress until ``deadline``.
+
+        Written to ``copy`` as it streams, when given (at most ``download_limit``
+        bytes). Runs in a thread; stops by itself at the deadline, since every
+        read waits at most until then.
+        """
+        try:
+            with self.egress.open(
+                "GET",
+                url,
+                allow_private=allow_private,
+                timeout=max(deadline - time.monotonic(), 0.1),
+            ) as response:
+                if response.status >= 400:
+                    raise _access_error(given, response)
+                chunks = _until(deadline, response.iter_bytes(), given, timed_out)
+                if copy is None:
+                    return count_rows(chunks, compression=layout.compression)
+                length = response.header("Content-Length")
+                if length and length.strip().isdigit() and int(length) > self.download_limit:
+                    raise _too_large(given, self.download_limit)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                with open(copy, "wb") as sink:
+                    written = _written(chunks, sink, self.download_limit, given)
+                    return count_rows(written, compression=layout.compression)
+        except EgressError as exc:
+            if exc.reason == "timeout":
+                raise DatasetError(timed_out, details={"url": given, "reason": "timeout"}) from None
+            raise DatasetError(exc.message, details={**exc.details, "url": given}) from None
+
+    def _probe_url(self, url: str, allow_private: bool) -> _Probe:
+        """HEAD, then a ranged GET of the first bytes, which say what the file is.
+
+        A ``.parquet`` name needs only the magic bytes; anything else gets
+        :data:`~chatdf.csvsniff.PREFIX_BYTES` (fewer when it is parquet after
+        all), sniffed as CSV unless it starts with the parquet magic.
+        """
+        parquet_name = urlsplit(url).path.lower().endswith(PARQUET_EXTENSIONS)
+        wanted = len(PARQUET_MAGIC) if parquet_name else PREFIX_BYTES
         try:
             with self.egress.open(
                 "HEAD", url, allow_private=allow_private, timeout=self.head_timeout
@@ -735,20 +886,26 @@ class DatasetRegistry:
                 "GET",
                 head.url,
                 allow_private=allow_private,
-                headers={"Range": "bytes=0-3"},
+                headers={"Range": f"bytes=0-{wanted - 1}"},
                 timeout=self.head_timeout,
             ) as get:
                 if get.status >= 400:
                     raise _access_error(url, get)
-                magic = get.read_prefix(len(PARQUET_MAGIC))  # a server ignoring Range sends more
+                prefix = _read_prefix(get, wanted)  # a server ignoring Range sends more
+                content_type = get.header("Content-Type") or head.header("Content-Type")
         except EgressError as exc:
             raise DatasetError(exc.message, details={**exc.details, "url": url}) from None
-        if magic != PARQUET_MAGIC:
-            raise DatasetError(
-                f"Not a valid parquet file: {url} does not start with the parquet magic bytes.",
-                details={"url": url, "reason": "not_parquet"},
-            )
-        return get.url
+        ranged = get.status == 206
+        if parquet_name or is_parquet(prefix):
+            if not is_parquet(prefix):
+                raise DatasetError(
+                    f"Not a valid parquet file: {url} does not start with the parquet magic bytes.",
+                    details={"url": url, "reason": "not_parquet"},
+                )
+            return _Probe(get.url, None, ranged)
+        complete = len(prefix) < PREFIX_BYTES
+        layout = sniff_csv(prefix, complete=complete, content_type=content_type, url=url)
+        return _Probe(get.url, layout, ranged)
 
     def _egress_proxy(self) -> EgressProxy:
         if self._proxy is None:
@@ -838,7 +995,7 @@ def _identity(source: Any, urls_only: bool) -> tuple[str, Any]:
             return f"url:{text}", None
         if urls_only:
             raise DatasetError(
-                "Invalid URL format: give an http:// or https:// URL to a parquet file.",
+                "Invalid URL format: give an http:// or https:// URL to a parquet or CSV file.",
                 details={"source": text, "reason": "scheme"},
             )
         if not text:
@@ -846,7 +1003,7 @@ def _identity(source: Any, urls_only: bool) -> tuple[str, Any]:
         return f"path:{os.path.abspath(os.path.expanduser(text))}", None
     if urls_only:
         raise DatasetError(
-            "Invalid URL format: give an http:// or https:// URL to a parquet file.",
+            "Invalid URL format: give an http:// or https:// URL to a parquet or CSV file.",
             details={"reason": "scheme"},
         )
     _frame_label(source)  # refuse unsupported types before any work
@@ -868,8 +1025,8 @@ def _frame_label(source: Any) -> str:
         return "<pyarrow.Table>"
     raise DatasetError(
         f"Cannot load a {type(source).__module__}.{type(source).__qualname__}: give an http(s) "
-        "parquet URL, a local parquet or CSV path or glob, a polars or pandas DataFrame, "
-        "a polars LazyFrame or a pyarrow Table.",
+        "URL of a parquet or CSV file, a local parquet or CSV path or glob, a polars or pandas "
+        "DataFrame, a polars LazyFrame or a pyarrow Table.",
         details={"type": type(source).__qualname__},
     )
 
@@ -1015,7 +1172,9 @@ def _access_error(url: str, response: EgressResponse) -> DatasetError:
     )
 
 
-async def _bounded(work: Callable[[], T], seconds: float, message: str) -> T:
+async def _bounded(
+    work: Callable[[], T], seconds: float, message: str, *, reason: str | None = None
+) -> T:
     """Run blocking ``work`` in a thread, giving up after ``seconds``.
 
     A thread cannot be killed, so on timeout it finishes in the background
@@ -1025,7 +1184,64 @@ async def _bounded(work: Callable[[], T], seconds: float, message: str) -> T:
     try:
         return await asyncio.wait_for(task, seconds)
     except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
-        raise DatasetError(message) from None
+        raise DatasetError(message, details={"reason": reason} if reason else None) from None
+
+
+def _read_prefix(response: EgressResponse, size: int) -> bytes:
+    """Up to ``size`` first bytes of the body; only the first chunk if it is parquet."""
+    data = bytearray()
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) >= size or is_parquet(bytes(data[:4])):
+            break
+    return bytes(data[:size])
+
+
+def _until(deadline: float, chunks: Iterator[bytes], url: str, message: str) -> Iterator[bytes]:
+    """``chunks`` until ``deadline`` (``time.monotonic()``), then a timeout DatasetError."""
+    for chunk in chunks:
+        if time.monotonic() > deadline:
+            raise DatasetError(message, details={"url": url, "reason": "timeout"})
+        yield chunk
+
+
+def _written(chunks: Iterator[bytes], sink: Any, limit: int, url: str) -> Iterator[bytes]:
+    """``chunks``, each also written to ``sink``; a DatasetError past ``limit`` bytes."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(url, limit)
+        sink.write(chunk)
+        yield chunk
+
+
+def _too_large(url: str, limit: int) -> DatasetError:
+    return DatasetError(
+        f"{url} is larger than {limit / 2**20:,.0f} MiB, and its server does not support byte "
+        "ranges (HTTP Range requests), so chatdf would have to keep a whole copy. Download it "
+        "and add the local file instead.",
+        details={"url": url, "reason": "too_large", "limit": limit},
+    )
+
+
+def _csv_schema(location: str, options: CsvOptions, url: str, *, remote: bool) -> pl.Schema:
+    """The schema Polars infers for a CSV URL, read as the workers will read it."""
+    storage = POLARS_STORAGE_OPTIONS if remote else None
+    try:
+        scan = pl.scan_csv(location, **options.scan_arguments(), storage_options=storage)
+        return scan.collect_schema()
+    except Exception as exc:  # Polars raises many types; all mean "unreadable"
+        failure = egress_failure(str(exc))
+        if failure is not None:  # refused or failed in the egress path (e.g. a redirect)
+            raise DatasetError(
+                failure["message"], details={"url": url, "reason": failure["reason"]}
+            ) from None
+        message = _polars_message(exc).replace(location, url)  # the proxy's secret stays here
+        raise DatasetError(
+            f"Not a valid CSV file: could not read its header and types from {url} ({message}).",
+            details={"url": url, "reason": "not_csv"},
+        ) from None
 
 
 def _polars_message(exc: Exception) -> str:

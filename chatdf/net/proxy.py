@@ -4,7 +4,7 @@ Polars fetches parquet over HTTP with its own client, which resolves host
 names and follows redirects by itself. So Polars is never given a dataset's
 real URL. Each URL dataset gets a route on this proxy::
 
-    http://127.0.0.1:<port>/<secret>/<n>.parquet
+    http://127.0.0.1:<port>/<secret>/<n>.parquet      (or <n>.csv, <n>.csv.gz)
 
 and that is the location the kernel's schema read, the query workers and
 lazy exports scan (and the one the plan check sees registered). The proxy
@@ -131,10 +131,14 @@ class EgressProxy:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def add(self, url: str, *, allow_private: bool) -> str:
-        """Route a new local location to ``url``; returns the location to scan."""
+    def add(self, url: str, *, allow_private: bool, suffix: str = ".parquet") -> str:
+        """Route a new local location to ``url``; returns the location to scan.
+
+        ``suffix`` ends the route (``.csv`` for a CSV) so plans and messages read
+        right; Polars decides how to read by what it is told, not by the name.
+        """
         with self._lock:
-            route = f"{next(self._ids)}.parquet"
+            route = f"{next(self._ids)}{suffix}"
             self._routes[route] = _Route(url, allow_private)
         return f"{self.origin}/{self._secret}/{route}"
 
