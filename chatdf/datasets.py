@@ -9,14 +9,14 @@ passed, so a failed :meth:`DatasetRegistry.add` leaves the registry as it was.
   only for a ``.parquet`` name, else the first MiB, which says what the file
   is (:mod:`chatdf.csvsniff`: parquet by its magic, or CSV/TSV, maybe gzip,
   with its separator). Parquet: schema and row count from the footer, read by
-  Polars through the session's :class:`chatdf.net.EgressProxy`. CSV: the
-  column types inferred by Polars from the whole records of that first MiB,
-  through the proxy; the rows counted in one streamed GET through the egress,
-  bounded by ``settings.query_timeout``. The proxy's location for the URL is
-  what workers and lazy exports scan; they never contact the real host. A
-  server that ignores byte ranges cannot be scanned by Polars over HTTP, so the
-  counting GET of such a CSV is kept as a file in ``workdir`` (at most
-  ``download_limit`` bytes) and scanned as a local CSV.
+  Polars through the session's :class:`chatdf.net.EgressProxy`, whose
+  location for the URL is what workers and lazy exports scan; they never
+  contact the real host. CSV: the rows are counted in one streamed GET through
+  the egress, bounded by ``settings.query_timeout``, and that GET is kept in
+  ``workdir`` (up to ``download_limit``) as the local CSV the workers scan;
+  a larger one is scanned through the proxy (when its server honours byte
+  ranges). The column types are inferred by Polars from the whole records of
+  the first MiB, with the same arguments every later scan uses.
 - Local path or glob: parquet or CSV by extension, parquet files checked for
   their magic bytes; row counts from parquet metadata or a lazy CSV count.
 - polars DataFrame/LazyFrame, pandas DataFrame, pyarrow Table: written once
@@ -51,6 +51,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import unicodedata
 import uuid
@@ -136,6 +137,8 @@ class _Loaded:
     """Of the in-memory frame, taken just before it was written."""
     csv: CsvOptions | None = None
     """How to read it, when it is a CSV read with other than Polars' defaults."""
+    byte_ranges: bool = True
+    """Its server honours HTTP Range (Polars can scan the URL itself)."""
     release: Callable[[], None] | None = None
     """Drops the egress proxy's route of a URL that ends up not registered."""
 
@@ -177,6 +180,8 @@ class _Entry:
     """Of the frame as last written, to notice in-place changes."""
     auto: bool = False
     """Offered from the namespace (``namespace_tables``), not added by the user."""
+    byte_ranges: bool = True
+    """A URL's server honours HTTP Range (for :class:`Provenance`)."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,8 @@ class Provenance:
     scans, as a worker does: for a URL the session's egress proxy (``url``,
     valid while the session is open) or the local copy of a CSV whose server
     sends no byte ranges (``csv``); for a file the path. ``csv`` says how to
-    read a CSV (None: parquet, or Polars' defaults).
+    read a CSV (None: parquet, or Polars' defaults). ``byte_ranges`` is False
+    for a URL whose server ignores HTTP Range, which Polars cannot scan.
     """
 
     name: str
@@ -202,6 +208,7 @@ class Provenance:
     scan_location: str | None = None
     scan_kind: TableKind | None = None
     csv: CsvOptions | None = None
+    byte_ranges: bool = True
 
 
 class DatasetRegistry:
@@ -286,6 +293,7 @@ class DatasetRegistry:
                 scan_location=table.location,
                 scan_kind=table.kind,
                 csv=table.csv,
+                byte_ranges=entry.byte_ranges,
             )
         variable = entry.variable
         if variable is None and self.namespace is not None and entry.frame is not None:
@@ -486,6 +494,7 @@ class DatasetRegistry:
             namespace=namespace if variable is not None else None,
             fingerprint=loaded.fingerprint,
             auto=auto,
+            byte_ranges=loaded.byte_ranges,
         )
         self._entries[name] = entry
         return entry.dataset
@@ -555,6 +564,7 @@ class DatasetRegistry:
             csv=loaded.csv,
         )
         entry.ipc_path = loaded.ipc_path
+        entry.byte_ranges = loaded.byte_ranges
         if old_ipc != loaded.ipc_path:
             _unlink(old_ipc)
         if old.kind == "url" and old.location != loaded.location:
@@ -769,12 +779,16 @@ class DatasetRegistry:
         return loaded
 
     async def _load_csv_url(self, url: str, probe: _Probe, allow_private: bool) -> _Loaded:
-        """Types from the sniffed prefix, rows from one streamed GET, both through the egress.
+        """Count the rows in one streamed GET through the egress, keeping the bytes.
 
-        Polars scans a CSV over HTTP with byte ranges, so a server that honours
-        them is scanned through the proxy. One that ignores them cannot be
-        scanned: the counting GET is then written to a file in ``workdir`` that
-        the workers scan as a local CSV.
+        Counting reads every byte anyway, so the same GET is written to a copy
+        in ``workdir`` (up to ``download_limit``) that the workers scan as a
+        local CSV: one download instead of one per query (a CSV scan cannot
+        skip to the rows it needs the way a parquet scan can), and no network
+        at query time. A larger file on a server that honours byte ranges is
+        scanned through the egress proxy instead; on one that does not, it is
+        refused. The types are inferred, as the workers will infer them, from
+        the rows of the sniffed prefix.
         """
         layout = probe.csv
         assert layout is not None
@@ -782,85 +796,87 @@ class DatasetRegistry:
             separator=layout.separator, infer_schema_length=max(layout.sample_rows, 1)
         )
         suffix = ".csv.gz" if layout.compression == "gzip" else ".csv"
-        copy: Path | None = None
-        if probe.ranged:
-            location = self._egress_proxy().add(probe.url, allow_private=allow_private, suffix=suffix)
-        else:
-            copy = self._new_ipc_path("url", suffix)
-            location = str(copy)
+        copy = self._new_ipc_path("url", suffix)
         seconds = self.settings.query_timeout
         timed_out = (
             f"Counting the rows of {url} took longer than {seconds:g} s (the query timeout): "
             "the file is too large or its server too slow. Set CHATDF_QUERY_TIMEOUT higher "
             "to allow more time."
         )
+        stop = threading.Event()
 
-        def count() -> int:
+        def count() -> tuple[int, bool]:
             deadline = time.monotonic() + seconds
-            return self._count_csv(probe.url, url, allow_private, layout, deadline, copy, timed_out)
+            return self._count_csv(probe, url, allow_private, deadline, copy, stop, timed_out)
 
-        def read_schema() -> Awaitable[pl.Schema]:
-            return _bounded(
-                lambda: _csv_schema(location, options, url, remote=copy is None),
+        route: str | None = None
+        try:
+            rows, kept = await _bounded(count, seconds, timed_out, reason="timeout")
+            if not kept:
+                route = self._egress_proxy().add(
+                    probe.url, allow_private=allow_private, suffix=suffix
+                )
+            location = str(copy) if kept else route
+            assert location is not None
+            schema = await _bounded(
+                lambda: _csv_schema(location, options, url, remote=not kept),
                 self.schema_timeout,
                 f"Could not read the CSV header and types within {self.schema_timeout:g} s: {url}",
                 reason="timeout",
             )
-
-        try:
-            if copy is None:  # the cheap read through the proxy first: it may fail fast
-                schema = await read_schema()
-                rows = await _bounded(count, seconds, timed_out, reason="timeout")
-            else:  # the schema is read from the copy the count writes
-                rows = await _bounded(count, seconds, timed_out, reason="timeout")
-                schema = await read_schema()
         except BaseException:
-            if copy is None:
-                self._release_route(location)
+            stop.set()  # a count still running in its thread stops at its next chunk
+            if route is not None:
+                self._release_route(route)
             _unlink(copy)
             raise
-        loaded = _Loaded("url", url, "url" if copy is None else "csv", location, schema, rows)
+        loaded = _Loaded("url", url, "csv" if kept else "url", location, schema, rows)
         loaded.csv = options
-        loaded.ipc_path = copy
-        if copy is None:
+        loaded.byte_ranges = probe.ranged
+        if kept:
+            loaded.ipc_path = copy
+        else:
+            _unlink(copy)
             loaded.release = lambda: self._release_route(location)
         return loaded
 
     def _count_csv(
         self,
-        url: str,
+        probe: _Probe,
         given: str,
         allow_private: bool,
-        layout: CsvLayout,
         deadline: float,
-        copy: Path | None,
+        copy: Path,
+        stop: threading.Event,
         timed_out: str,
-    ) -> int:
-        """Rows of the CSV at ``url``, streamed through the egress until ``deadline``.
+    ) -> tuple[int, bool]:
+        """Rows of the CSV at ``probe.url``, streamed through the egress until ``deadline``,
+        and whether ``copy`` now holds the whole file.
 
-        Written to ``copy`` as it streams, when given (at most ``download_limit``
-        bytes). Runs in a thread; stops by itself at the deadline, since every
-        read waits at most until then.
+        Runs in a thread and stops by itself at the deadline (every read waits
+        at most until then) or when ``stop`` is set.
         """
+        layout = probe.csv
+        assert layout is not None
         try:
             with self.egress.open(
                 "GET",
-                url,
+                probe.url,
                 allow_private=allow_private,
                 timeout=max(deadline - time.monotonic(), 0.1),
             ) as response:
                 if response.status >= 400:
                     raise _access_error(given, response)
-                chunks = _until(deadline, response.iter_bytes(), given, timed_out)
-                if copy is None:
-                    return count_rows(chunks, compression=layout.compression)
+                chunks = _until(deadline, stop, response.iter_bytes(), given, timed_out)
                 length = response.header("Content-Length")
-                if length and length.strip().isdigit() and int(length) > self.download_limit:
-                    raise _too_large(given, self.download_limit)
-                copy.parent.mkdir(parents=True, exist_ok=True)
-                with open(copy, "wb") as sink:
-                    written = _written(chunks, sink, self.download_limit, given)
-                    return count_rows(written, compression=layout.compression)
+                declared = int(length) if length and length.strip().isdigit() else None
+                if declared is not None and declared > self.download_limit:
+                    if not probe.ranged:
+                        raise _too_large(given, self.download_limit)
+                    return count_rows(chunks, compression=layout.compression), False
+                with _CappedCopy(copy, self.download_limit, probe.ranged, given) as sink:
+                    rows = count_rows(sink.tee(chunks), compression=layout.compression)
+                    return rows, sink.kept
         except EgressError as exc:
             if exc.reason == "timeout":
                 raise DatasetError(timed_out, details={"url": given, "reason": "timeout"}) from None
@@ -1197,23 +1213,52 @@ def _read_prefix(response: EgressResponse, size: int) -> bytes:
     return bytes(data[:size])
 
 
-def _until(deadline: float, chunks: Iterator[bytes], url: str, message: str) -> Iterator[bytes]:
-    """``chunks`` until ``deadline`` (``time.monotonic()``), then a timeout DatasetError."""
+def _until(
+    deadline: float, stop: threading.Event, chunks: Iterator[bytes], url: str, message: str
+) -> Iterator[bytes]:
+    """``chunks`` until ``deadline`` (``time.monotonic()``) or ``stop``, then a DatasetError."""
     for chunk in chunks:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or stop.is_set():
             raise DatasetError(message, details={"url": url, "reason": "timeout"})
         yield chunk
 
 
-def _written(chunks: Iterator[bytes], sink: Any, limit: int, url: str) -> Iterator[bytes]:
-    """``chunks``, each also written to ``sink``; a DatasetError past ``limit`` bytes."""
-    total = 0
-    for chunk in chunks:
-        total += len(chunk)
-        if total > limit:
-            raise _too_large(url, limit)
-        sink.write(chunk)
-        yield chunk
+class _CappedCopy:
+    """Writes the chunks passing through to ``path``, up to ``limit`` bytes.
+
+    Past the limit the copy is dropped (``kept`` turns False) when
+    ``droppable``, else a ``too_large`` DatasetError ends the download.
+    """
+
+    def __init__(self, path: Path, limit: int, droppable: bool, url: str) -> None:
+        self.path, self.limit, self.droppable, self.url = path, limit, droppable, url
+        self.kept = True
+        self._written = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: Any = open(path, "wb")  # noqa: SIM115 - closed by __exit__ or when dropped
+
+    def tee(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            if self.kept:
+                self._written += len(chunk)
+                if self._written > self.limit:
+                    if not self.droppable:
+                        raise _too_large(self.url, self.limit)
+                    self._drop()
+                else:
+                    self._file.write(chunk)
+            yield chunk
+
+    def _drop(self) -> None:
+        self.kept = False
+        self._file.close()
+        _unlink(self.path)
+
+    def __enter__(self) -> _CappedCopy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
 
 
 def _too_large(url: str, limit: int) -> DatasetError:
@@ -1227,7 +1272,7 @@ def _too_large(url: str, limit: int) -> DatasetError:
 
 def _csv_schema(location: str, options: CsvOptions, url: str, *, remote: bool) -> pl.Schema:
     """The schema Polars infers for a CSV URL, read as the workers will read it."""
-    storage = POLARS_STORAGE_OPTIONS if remote else None
+    storage = dict(POLARS_STORAGE_OPTIONS) if remote else None
     try:
         scan = pl.scan_csv(location, **options.scan_arguments(), storage_options=storage)
         return scan.collect_schema()

@@ -223,7 +223,7 @@ def _scan(source: Provenance) -> pl.LazyFrame:
     if kind == "url":
         # Through the session's egress proxy, never the remote host itself.
         if source.csv is not None:
-            return pl.scan_csv(location, **csv, storage_options=POLARS_STORAGE_OPTIONS)
+            return pl.scan_csv(location, **csv, storage_options=dict(POLARS_STORAGE_OPTIONS))
         return pl.scan_parquet(location, storage_options=POLARS_STORAGE_OPTIONS)
     if kind == "parquet":
         return pl.scan_parquet(location)
@@ -255,9 +255,9 @@ def _csv_url_code(name: str, source: Provenance) -> list[str]:
         for key, value in source.csv.scan_arguments().items()
         if value != getattr(defaults, key)
     )
-    if source.scan_kind == "url":
+    if source.byte_ranges:
         return [f"ctx.register({name!r}, pl.scan_csv({source.location!r}{arguments}))"]
-    # chatdf read a copy: Polars scans URLs with byte ranges, which this server does not send.
+    # Polars reads URLs with HTTP byte ranges, which this server does not serve.
     return [
         f"# {name}: its server sends no byte ranges, so Polars cannot scan it; read it whole",
         "import urllib.request",

@@ -20,9 +20,9 @@ import pytest_asyncio
 from polars.testing import assert_frame_equal
 
 from chatdf import ChatDF
-from chatdf.datasets import DatasetRegistry
+from chatdf.datasets import DOWNLOAD_LIMIT, DatasetRegistry
 from chatdf.engine import Engine
-from chatdf.errors import DatasetError
+from chatdf.errors import DatasetError, QueryError
 from chatdf.export import code_for, lazy_result
 from chatdf.net.egress import Egress
 from chatdf.settings import Settings, load_settings
@@ -93,10 +93,19 @@ def private(private_root: Path) -> Iterator[LocalHTTPServer]:
         assert server.requests == [], "the private server was contacted"
 
 
-def make_registry(workdir: Path, **settings: object) -> DatasetRegistry:
+def make_registry(
+    workdir: Path, *, download_limit: int = DOWNLOAD_LIMIT, **settings: object
+) -> DatasetRegistry:
     egress = Egress(is_private=public_127_0_0_2, timeout=5.0)
     config = load_settings(workers=1, **settings)
-    return DatasetRegistry(config, workdir, head_timeout=5.0, schema_timeout=20.0, egress=egress)
+    return DatasetRegistry(
+        config,
+        workdir,
+        head_timeout=5.0,
+        schema_timeout=20.0,
+        download_limit=download_limit,
+        egress=egress,
+    )
 
 
 @pytest.fixture
@@ -148,8 +157,12 @@ async def still_usable(registry: DatasetRegistry, engine: Engine, public: LocalH
 # -- adding and querying -------------------------------------------------------------------
 
 
-async def test_a_csv_url_is_sniffed_counted_and_queried_through_the_proxy(
-    registry: DatasetRegistry, engine: Engine, public: LocalHTTPServer, frame: pl.DataFrame
+async def test_a_csv_url_is_sniffed_counted_and_kept_in_one_download(
+    registry: DatasetRegistry,
+    engine: Engine,
+    public: LocalHTTPServer,
+    frame: pl.DataFrame,
+    workdir: Path,
 ) -> None:
     url = public.url("sales.csv")
     dataset = await registry.add(url, allow_private=False)  # as the model adds it
@@ -157,21 +170,54 @@ async def test_a_csv_url_is_sniffed_counted_and_queried_through_the_proxy(
     assert (dataset.name, dataset.kind, dataset.source) == ("sales", "url", url)
     assert (dataset.row_count, dataset.column_count) == (ROWS, 5)
     assert friendly(registry, "sales") == SALES_TYPES
-    table = registry.tables()["sales"]
-    assert table.kind == "url" and table.location.startswith("http://127.0.0.1:")
-    assert public.url() not in table.location  # workers scan the proxy, never the host
-    # The format came from a bounded prefix, the rows from one streamed GET; Polars'
-    # reads of the types (through the proxy) are ranged.
+    # The format came from a bounded prefix, the rows from one streamed GET,
+    # which is also the copy the workers scan.
     sent = [(r.method, r.range) for r in public.requests]
-    assert sent[:2] == [("HEAD", None), ("GET", f"bytes=0-{PREFIX - 1}")]
-    assert sent.count(("GET", None)) == 1
-    ranges = [rng for method, rng in sent[2:] if method == "GET" and rng]
-    assert ranges and all(int(rng.split("-")[-1]) < 2 * PREFIX for rng in ranges)
+    assert sent == [("HEAD", None), ("GET", f"bytes=0-{PREFIX - 1}"), ("GET", None)]
+    table = registry.tables()["sales"]
+    copy = Path(table.location)
+    assert table.kind == "csv" and copy.parent == workdir and copy.is_file()
+    source = registry.provenance("sales")
+    assert (source.kind, source.location, source.scan_location) == ("url", url, str(copy))
 
     result = await engine.run(BY_CITY.format(t="sales"), registry.tables())
     assert_frame_equal(result.data, by_city(frame), check_dtypes=False)
     notes = await engine.run("SELECT note FROM sales WHERE id < 5 ORDER BY id", registry.tables())
     assert notes.data["note"].to_list() == frame["note"][:5].to_list()
+    assert len(public.requests) == 3  # queries read the copy, not the network
+    registry.remove("sales")
+    assert not copy.exists()
+
+
+async def test_a_csv_larger_than_the_cap_is_scanned_through_the_proxy(
+    workdir: Path,
+    engine: Engine,
+    public: LocalHTTPServer,
+    private: LocalHTTPServer,
+    frame: pl.DataFrame,
+) -> None:
+    registry = make_registry(workdir, download_limit=PREFIX)
+    try:
+        dataset = await registry.add(public.url("sales.csv"), allow_private=False)
+        assert (dataset.row_count, dataset.column_count) == (ROWS, 5)
+        assert friendly(registry, "sales") == SALES_TYPES
+        table = registry.tables()["sales"]
+        assert table.kind == "url" and table.location.startswith("http://127.0.0.1:")
+        assert public.url() not in table.location  # workers scan the proxy, never the host
+        assert list(workdir.glob("*.csv")) == []  # the copy was dropped past the cap
+        result = await engine.run(BY_CITY.format(t="sales"), registry.tables())
+        assert_frame_equal(result.data, by_city(frame), check_dtypes=False)
+        # Every query fetches through the egress again: a host that starts
+        # redirecting to a private address is refused at query time.
+        public.redirects["/sales.csv"] = private.url("secret.csv")
+        with pytest.raises(QueryError) as info:
+            await engine.run("SELECT count(*) FROM sales", registry.tables())
+        assert info.value.error_type == "network"
+        assert info.value.details["reason"] == "private_address"
+        assert SECRET not in info.value.message
+    finally:
+        public.redirects.pop("/sales.csv", None)
+        registry.close()
 
 
 async def test_a_tsv_url_with_commas_in_its_cells(
@@ -225,25 +271,18 @@ async def test_a_server_without_byte_ranges_is_read_from_one_download(
     url = public.url("plain.csv")
     dataset = await registry.add(url, allow_private=False)
     assert (dataset.kind, dataset.source, dataset.row_count) == ("url", url, ROWS)
-    # Polars cannot scan it over HTTP (it needs ranges), so the one counted download is kept.
     table = registry.tables()["plain"]
-    copy = Path(table.location)
-    assert table.kind == "csv" and copy.parent == workdir and copy.is_file()
+    assert table.kind == "csv" and Path(table.location).parent == workdir
     gets = [r for r in public.requests if r.method == "GET"]
     assert len(gets) == 2  # the prefix, then the whole body once
     result = await engine.run(BY_CITY.format(t="plain"), registry.tables())
     assert_frame_equal(result.data, by_city(frame), check_dtypes=False)
-    source = registry.provenance("plain")
-    assert (source.kind, source.location, source.scan_location) == ("url", url, str(copy))
-    registry.remove("plain")
-    assert not copy.exists()
 
 
-async def test_a_download_larger_than_the_cap_is_refused(
+async def test_without_byte_ranges_a_file_larger_than_the_cap_is_refused(
     public: LocalHTTPServer, workdir: Path
 ) -> None:
-    egress = Egress(is_private=public_127_0_0_2, timeout=5.0)
-    registry = DatasetRegistry(load_settings(), workdir, egress=egress, download_limit=100_000)
+    registry = make_registry(workdir, download_limit=100_000)
     try:
         with pytest.raises(DatasetError) as info:
             await registry.add(public.url("plain.csv"), allow_private=False)
@@ -354,8 +393,27 @@ async def test_a_stalled_body_hits_the_query_timeout(
 # -- exports and code ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["sales.tsv", "plain.csv", "sales.csv.gz"])
+@pytest.mark.parametrize(
+    ("path", "download_limit"),
+    [
+        ("sales.tsv", DOWNLOAD_LIMIT),  # a copy
+        ("plain.csv", DOWNLOAD_LIMIT),  # a copy; the server sends no byte ranges
+        ("sales.csv.gz", DOWNLOAD_LIMIT),
+        ("sales.tsv", PREFIX),  # through the egress proxy
+    ],
+    ids=["tsv", "no-ranges", "gzip", "proxy"],
+)
 async def test_lazy_exports_and_code_read_the_csv_url(
+    workdir: Path, engine: Engine, public: LocalHTTPServer, path: str, download_limit: int
+) -> None:
+    registry = make_registry(workdir, download_limit=download_limit)
+    try:
+        await check_exports(registry, engine, public, path)
+    finally:
+        registry.close()
+
+
+async def check_exports(
     registry: DatasetRegistry, engine: Engine, public: LocalHTTPServer, path: str
 ) -> None:
     dataset = await registry.add(public.url(path), "sales", allow_private=False)
