@@ -1,19 +1,23 @@
-"""Benchmark of CSV by URL (issue #10): adding it, and querying it through the egress proxy.
+"""Benchmark of CSV by URL (issue #10): adding it, and querying the copy or through the proxy.
 
 Run from the repository root::
 
-    .venv/bin/python bench/csv_url.py            # ~100 MB CSV, 3 repeats
-    .venv/bin/python bench/csv_url.py --quick    # ~20 MB, 1 repeat
+    .venv/bin/python bench/csv_url.py            # ~94 MB CSV, 3 repeats
+    .venv/bin/python bench/csv_url.py --quick    # ~19 MB, 1 repeat
 
 A CSV is served over HTTP by a separate process, once with byte ranges and once
 without. Prints, and then as JSON:
 
-- the time to add each URL (sniff the first MiB, infer the types through the
-  proxy, count the rows in one streamed GET; without ranges that GET is also
-  written to the session folder) and the kernel's peak RSS growth while adding;
-- queries (a full-scan aggregate, a selective filter, ``LIMIT 10``) read through
-  the egress proxy, from the downloaded copy, and from the original local file,
-  with the kernel CPU each took (the proxy relays the bytes in the kernel).
+- the time to add the URL (sniff the first MiB, count the rows in one streamed
+  GET that is kept as the session's copy, infer the types) and the kernel's
+  peak RSS growth while adding: as chatdf does by default (a copy), with the
+  copy turned off (``download_limit=0``: scanned through the egress proxy, as
+  files over the cap are), and from a server without byte ranges;
+- queries (a full-scan aggregate, a selective filter, ``LIMIT 10``) read from
+  the copy, through the egress proxy, and from the original local file, with
+  the kernel CPU each took (the proxy relays the bytes in the kernel);
+- how fast the row count runs on bytes in memory (plain, every field quoted,
+  gzip): the kernel-side cost of adding, whatever the network.
 """
 
 from __future__ import annotations
@@ -99,6 +103,28 @@ class PeakRss:
         self._thread.join()
 
 
+def counting_speed(path: Path) -> dict[str, float]:
+    """MB of CSV text per second that :func:`chatdf.csvsniff.count_rows` counts."""
+    import gzip
+
+    from chatdf.csvsniff import count_rows
+
+    plain = path.read_bytes()
+    shapes: dict[str, tuple[bytes, Any]] = {
+        "plain": (plain, None),
+        "every field quoted": (b'"' + plain.replace(b",", b'","').replace(b"\n", b'"\n"'), None),
+        "gzip": (gzip.compress(plain, 6), "gzip"),
+    }
+    speeds = {}
+    for shape, (data, compression) in shapes.items():
+        chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+        t = time.perf_counter()
+        count_rows(chunks, compression=compression)
+        text = len(plain) if compression else len(data)
+        speeds[shape] = text / (time.perf_counter() - t) / 1e6
+    return speeds
+
+
 async def run(rows: int, repeats: int) -> dict[str, Any]:
     path = ensure_csv(rows)
     size_mb = path.stat().st_size / 1e6
@@ -120,19 +146,26 @@ async def run(rows: int, repeats: int) -> dict[str, Any]:
             workdir = Path(tmp)
             settings = load_settings(allow_private_urls=True, workers=1)  # server on 127.0.0.1
             registry = DatasetRegistry(settings, workdir)
+            uncopied = DatasetRegistry(settings, workdir, download_limit=0)
             engine = Engine(settings, workdir)
             try:
-                for name, file in (("ranged", path.name), ("copy", link.name)):
+                adds = (
+                    ("copy, server without ranges", registry, link.name),
+                    ("copy", registry, path.name),
+                    ("egress proxy", uncopied, path.name),
+                )
+                for mode, target, file in adds:
+                    if "t" in target:
+                        target.remove("t")
                     with PeakRss() as rss:
                         t = time.perf_counter()
-                        await registry.add(f"{origin}/{file}", name)
+                        await target.add(f"{origin}/{file}", "t")
                         seconds = time.perf_counter() - t
-                    added[name] = {"s": seconds, "peak_rss_mb": rss.peak_mb}
-                local = TableSource(name="t", kind="csv", location=str(path))
+                    added[mode] = {"s": seconds, "peak_rss_mb": rss.peak_mb}
                 sources = {
-                    "egress proxy": registry.tables()["ranged"].model_copy(update={"name": "t"}),
-                    "downloaded copy": registry.tables()["copy"].model_copy(update={"name": "t"}),
-                    "local file": local,
+                    "copy": registry.tables()["t"],
+                    "egress proxy": uncopied.tables()["t"],
+                    "local file": TableSource(name="t", kind="csv", location=str(path)),
                 }
                 await engine.run("SELECT 1 AS one", {})  # start the pool
                 for query, sql in QUERIES.items():
@@ -148,9 +181,11 @@ async def run(rows: int, repeats: int) -> dict[str, Any]:
             finally:
                 await engine.close()
                 registry.close()
+                uncopied.close()
     finally:
         server.kill()
         server.wait()
+    speeds = counting_speed(path)
     print(f"\nCSV by URL: {size_mb:.0f} MB, {rows:,} rows; median of {repeats}")
     for name, numbers in added.items():
         print(
@@ -159,10 +194,13 @@ async def run(rows: int, repeats: int) -> dict[str, Any]:
     for query, by_mode in timings.items():
         for mode, seconds in by_mode.items():
             cpu_s = kernel_cpu[query][mode]
-            print(f"  {query:10} / {mode:16} {seconds:7.3f} s   kernel CPU {cpu_s:.2f} s")
+            print(f"  {query:10} / {mode:13} {seconds:7.3f} s   kernel CPU {cpu_s:.2f} s")
+    for shape, speed in speeds.items():
+        print(f"  counting rows in memory, {shape}: {speed:,.0f} MB/s")
     return {
         "size_mb": size_mb,
         "rows": rows,
+        "count_mb_per_s": speeds,
         "add": added,
         "seconds": timings,
         "kernel_cpu_s": kernel_cpu,

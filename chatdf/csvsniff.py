@@ -46,6 +46,7 @@ _OTHER_COMPRESSIONS = {
 }
 _WEB_TYPES = ("text/html", "application/xhtml+xml")
 _BOM = b"\xef\xbb\xbf"
+_NOT_QUOTE_OR_BREAK = bytes(b for b in range(256) if b not in b'"\n')
 
 Compression = Literal["gzip"]
 
@@ -205,17 +206,19 @@ class _RowCounter:
             if not data:
                 return
             self._started = True
+        self._last = data[-1:]
         if b'"' not in data:
             if not self._quoted:
                 self._breaks += data.count(b"\n")
-        else:
-            # Split on quotes: the pieces alternate outside / inside ("" toggles twice).
-            parts = data.split(b'"')
-            first = 1 if self._quoted else 0
-            self._breaks += sum(part.count(b"\n") for part in parts[first::2])
-            if len(parts) % 2 == 0:
-                self._quoted = not self._quoted
-        self._last = data[-1:]
+            return
+        # Only quotes and line breaks matter, and two quotes in a row cancel out
+        # (done in C: a fully quoted CSV has two quotes per field).
+        data = data.translate(None, _NOT_QUOTE_OR_BREAK).replace(b'""', b"")
+        # Split on quotes: the pieces alternate outside / inside.
+        parts = data.split(b'"')
+        self._breaks += b"".join(parts[1 if self._quoted else 0 :: 2]).count(b"\n")
+        if len(parts) % 2 == 0:
+            self._quoted = not self._quoted
 
     def rows(self) -> int:
         if not self._started:
