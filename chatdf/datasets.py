@@ -81,7 +81,8 @@ HEAD_TIMEOUT = 10.0
 SCHEMA_TIMEOUT = 30.0
 """Seconds Polars has to read a remote parquet schema and row count."""
 DOWNLOAD_LIMIT = 1 << 30
-"""Bytes of a CSV URL kept on disk when its server ignores byte ranges (1 GiB)."""
+"""Largest CSV by URL kept in the session folder (1 GiB); a larger one is scanned
+through the egress proxy, or refused when its server ignores byte ranges."""
 PARQUET_MAGIC = b"PAR1"
 PARQUET_EXTENSIONS = (".parquet", ".pq", ".parq")
 CSV_EXTENSIONS = (".csv",)
@@ -194,8 +195,8 @@ class Provenance:
     its data as a polars DataFrame as it is now (the last snapshot once the
     object is gone). ``scan_kind`` and ``scan_location`` are what chatdf itself
     scans, as a worker does: for a URL the session's egress proxy (``url``,
-    valid while the session is open) or the local copy of a CSV whose server
-    sends no byte ranges (``csv``); for a file the path. ``csv`` says how to
+    valid while the session is open) or the session's copy of a CSV
+    (``csv``); for a file the path. ``csv`` says how to
     read a CSV (None: parquet, or Polars' defaults). ``byte_ranges`` is False
     for a URL whose server ignores HTTP Range, which Polars cannot scan.
     """
@@ -225,7 +226,7 @@ class DatasetRegistry:
         shorten them. Counting the rows of a CSV URL may take
         ``settings.query_timeout``.
     download_limit
-        Largest CSV kept in ``workdir`` for a server that ignores byte ranges.
+        Largest CSV by URL kept in ``workdir`` (see :data:`DOWNLOAD_LIMIT`).
     egress
         The checked client every URL is fetched through (the registry owns
         and closes it); default ``Egress()`` with the real address rules.
@@ -879,7 +880,8 @@ class DatasetRegistry:
                     return rows, sink.kept
         except EgressError as exc:
             if exc.reason == "timeout":
-                raise DatasetError(timed_out, details={"url": given, "reason": "timeout"}) from None
+                details = {"url": given, "reason": "timeout"}
+                raise DatasetError(timed_out, details=details) from None
             raise DatasetError(exc.message, details={**exc.details, "url": given}) from None
 
     def _probe_url(self, url: str, allow_private: bool) -> _Probe:
@@ -905,6 +907,11 @@ class DatasetRegistry:
                 headers={"Range": f"bytes=0-{wanted - 1}"},
                 timeout=self.head_timeout,
             ) as get:
+                if get.status == 416 and not parquet_name:  # no byte 0: an empty file
+                    raise DatasetError(
+                        f"{url} is empty: there is no header line to read.",
+                        details={"url": url, "reason": "empty"},
+                    )
                 if get.status >= 400:
                     raise _access_error(url, get)
                 prefix = _read_prefix(get, wanted)  # a server ignoring Range sends more
@@ -915,7 +922,8 @@ class DatasetRegistry:
         if parquet_name or is_parquet(prefix):
             if not is_parquet(prefix):
                 raise DatasetError(
-                    f"Not a valid parquet file: {url} does not start with the parquet magic bytes.",
+                    f"Not a valid parquet file: {url} does not start with the parquet magic "
+                    "bytes.",
                     details={"url": url, "reason": "not_parquet"},
                 )
             return _Probe(get.url, None, ranged)

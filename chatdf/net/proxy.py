@@ -1,6 +1,6 @@
 """The kernel-local egress proxy: how Polars reads URL datasets through :class:`Egress`.
 
-Polars fetches parquet over HTTP with its own client, which resolves host
+Polars fetches parquet (and CSV) over HTTP with its own client, which resolves host
 names and follows redirects by itself. So Polars is never given a dataset's
 real URL. Each URL dataset gets a route on this proxy::
 
@@ -352,10 +352,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _answer_size(self, size: int) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", str(size))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+        except OSError:
+            self.close_connection = True
 
     def _answer(self, status: int, failure: EgressError | None) -> None:
         payload = b""

@@ -132,7 +132,13 @@ def friendly(registry: DatasetRegistry, name: str) -> dict[str, str]:
     return {c.name: c.friendly for c in registry.get(name).columns}
 
 
-SALES_TYPES = {"id": "Integer", "city": "Text", "price": "Decimal", "ok": "Boolean", "note": "Text"}
+SALES_TYPES = {
+    "id": "Integer",
+    "city": "Text",
+    "price": "Decimal",
+    "ok": "Boolean",
+    "note": "Text",
+}
 BY_CITY = "SELECT city, count(*) AS n, sum(price) AS total FROM {t} GROUP BY city ORDER BY city"
 
 
@@ -336,6 +342,16 @@ async def test_a_web_page_is_not_a_csv(
     assert "web page" in info.value.message
     assert [r.method for r in public.requests] == ["HEAD", "GET"]  # judged on the prefix
     await still_usable(registry, engine, public)
+
+
+async def test_an_empty_file_has_no_header(
+    registry: DatasetRegistry, public: LocalHTTPServer, public_root: Path
+) -> None:
+    (public_root / "empty.csv").write_bytes(b"")
+    with pytest.raises(DatasetError) as info:
+        await registry.add(public.url("empty.csv"), allow_private=False)
+    assert info.value.details["reason"] == "empty"
+    assert "header" in info.value.message
 
 
 async def test_a_parquet_name_on_a_csv_is_still_not_parquet(
