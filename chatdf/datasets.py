@@ -5,10 +5,18 @@ passed, so a failed :meth:`DatasetRegistry.add` leaves the registry as it was.
 
 - http(s) URL: fetched only through :class:`chatdf.net.Egress`, which checks
   the scheme and the address it actually connects to on every hop and
-  redirect: a HEAD, the ``PAR1`` magic from a ranged GET, then the schema and
-  row count from the parquet footer, read by Polars through the session's
-  :class:`chatdf.net.EgressProxy`. The proxy's location for the URL is what
-  workers and lazy exports scan; they never contact the real host.
+  redirect. A HEAD, then a ranged GET of the first bytes: the ``PAR1`` magic
+  only for a ``.parquet`` name, else the first MiB, which says what the file
+  is (:mod:`chatdf.csvsniff`: parquet by its magic, or CSV/TSV, maybe gzip,
+  with its separator). Parquet: schema and row count from the footer, read by
+  Polars through the session's :class:`chatdf.net.EgressProxy`, whose
+  location for the URL is what workers and lazy exports scan; they never
+  contact the real host. CSV: the rows are counted in one streamed GET through
+  the egress, bounded by ``settings.query_timeout``, and that GET is kept in
+  ``workdir`` (up to ``download_limit``) as the local CSV the workers scan;
+  a larger one is scanned through the proxy (when its server honours byte
+  ranges). The column types are inferred by Polars from the whole records of
+  the first MiB, with the same arguments every later scan uses.
 - Local path or glob: parquet or CSV by extension, parquet files checked for
   their magic bytes; row counts from parquet metadata or a lazy CSV count.
 - polars DataFrame/LazyFrame, pandas DataFrame, pyarrow Table: written once
@@ -43,6 +51,8 @@ import logging
 import os
 import re
 import sys
+import threading
+import time
 import unicodedata
 import uuid
 import weakref
@@ -54,8 +64,9 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
+from .csvsniff import PREFIX_BYTES, CsvLayout, count_rows, is_parquet, sniff_csv
 from .errors import DatasetError
-from .models import Dataset, SourceKind, TableSource, columns_of
+from .models import CsvOptions, Dataset, SourceKind, TableSource, columns_of
 from .net import MAX_REDIRECTS, Egress, EgressError, EgressProxy, egress_failure, is_url
 from .net.egress import EgressResponse
 from .net.proxy import POLARS_STORAGE_OPTIONS
@@ -69,6 +80,9 @@ HEAD_TIMEOUT = 10.0
 """Seconds a URL has to answer each HEAD or ranged GET."""
 SCHEMA_TIMEOUT = 30.0
 """Seconds Polars has to read a remote parquet schema and row count."""
+DOWNLOAD_LIMIT = 1 << 30
+"""Largest CSV by URL kept in the session folder (1 GiB); a larger one is scanned
+through the egress proxy, or refused when its server ignores byte ranges."""
 PARQUET_MAGIC = b"PAR1"
 PARQUET_EXTENSIONS = (".parquet", ".pq", ".parq")
 CSV_EXTENSIONS = (".csv",)
@@ -122,6 +136,10 @@ class _Loaded:
     ipc_path: Path | None = None
     fingerprint: Any = None
     """Of the in-memory frame, taken just before it was written."""
+    csv: CsvOptions | None = None
+    """How to read it, when it is a CSV read with other than Polars' defaults."""
+    byte_ranges: bool = True
+    """Its server honours HTTP Range (Polars can scan the URL itself)."""
     release: Callable[[], None] | None = None
     """Drops the egress proxy's route of a URL that ends up not registered."""
 
@@ -129,6 +147,18 @@ class _Loaded:
         _unlink(self.ipc_path)
         if self.release is not None:
             self.release()
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """What the first bytes of a URL said."""
+
+    url: str
+    """The URL that answered, after redirects (what is read from then on)."""
+    csv: CsvLayout | None
+    """How to read it as CSV; None for parquet."""
+    ranged: bool
+    """The server honours byte ranges (Polars needs them to scan over HTTP)."""
 
 
 @dataclass(eq=False)
@@ -151,6 +181,8 @@ class _Entry:
     """Of the frame as last written, to notice in-place changes."""
     auto: bool = False
     """Offered from the namespace (``namespace_tables``), not added by the user."""
+    byte_ranges: bool = True
+    """A URL's server honours HTTP Range (for :class:`Provenance`)."""
 
 
 @dataclass(frozen=True)
@@ -161,9 +193,12 @@ class Provenance:
     absolute path or glob (None for frames). For a frame, ``variable`` is the
     notebook variable that holds it (None if unknown) and ``current()`` returns
     its data as a polars DataFrame as it is now (the last snapshot once the
-    object is gone). ``scan_location`` is what chatdf itself scans: for a URL
-    the session's egress proxy (valid while the session is open), for a file
-    the path.
+    object is gone). ``scan_kind`` and ``scan_location`` are what chatdf itself
+    scans, as a worker does: for a URL the session's egress proxy (``url``,
+    valid while the session is open) or the session's copy of a CSV
+    (``csv``); for a file the path. ``csv`` says how to
+    read a CSV (None: parquet, or Polars' defaults). ``byte_ranges`` is False
+    for a URL whose server ignores HTTP Range, which Polars cannot scan.
     """
 
     name: str
@@ -172,6 +207,9 @@ class Provenance:
     variable: str | None = None
     current: Callable[[], pl.DataFrame] | None = field(default=None, repr=False)
     scan_location: str | None = None
+    scan_kind: TableKind | None = None
+    csv: CsvOptions | None = None
+    byte_ranges: bool = True
 
 
 class DatasetRegistry:
@@ -185,7 +223,10 @@ class DatasetRegistry:
         Per-session temp folder for the IPC files of in-memory frames.
     head_timeout, schema_timeout
         Seconds for URL requests and for reading a remote schema; tests
-        shorten them.
+        shorten them. Counting the rows of a CSV URL may take
+        ``settings.query_timeout``.
+    download_limit
+        Largest CSV by URL kept in ``workdir`` (see :data:`DOWNLOAD_LIMIT`).
     egress
         The checked client every URL is fetched through (the registry owns
         and closes it); default ``Egress()`` with the real address rules.
@@ -199,17 +240,19 @@ class DatasetRegistry:
         *,
         head_timeout: float = HEAD_TIMEOUT,
         schema_timeout: float = SCHEMA_TIMEOUT,
+        download_limit: int = DOWNLOAD_LIMIT,
         egress: Egress | None = None,
     ) -> None:
         self.settings = settings
         self.workdir = Path(workdir)
         self.head_timeout = head_timeout
         self.schema_timeout = schema_timeout
+        self.download_limit = download_limit
         self.egress = egress if egress is not None else Egress()
         self._proxy: EgressProxy | None = None  # started with the first URL
         self._entries: dict[str, _Entry] = {}
-        # Every IPC path handed out, so close() also finds files that a
-        # cancelled add's thread finished writing after nobody was waiting.
+        # Every IPC path (and CSV copy) handed out, so close() also finds files
+        # that a cancelled add's thread finished writing after nobody was waiting.
         self._ipc_paths: set[Path] = set()
         # One counter for the whole registry: a name removed and re-added gets
         # a new version, so no worker can mistake the new data for a cached old one.
@@ -243,9 +286,15 @@ class DatasetRegistry:
         entry = self._entry(name)
         table = entry.table
         if table.kind != "ipc":
-            location = entry.dataset.source if table.kind == "url" else table.location
+            location = entry.dataset.source if entry.dataset.kind == "url" else table.location
             return Provenance(
-                entry.dataset.name, entry.dataset.kind, location, scan_location=table.location
+                entry.dataset.name,
+                entry.dataset.kind,
+                location,
+                scan_location=table.location,
+                scan_kind=table.kind,
+                csv=table.csv,
+                byte_ranges=entry.byte_ranges,
             )
         variable = entry.variable
         if variable is None and self.namespace is not None and entry.frame is not None:
@@ -280,9 +329,9 @@ class DatasetRegistry:
         Parameters
         ----------
         source
-            An http(s) parquet URL, a local parquet or CSV path or glob (str or
-            Path), a polars DataFrame or LazyFrame, a pandas DataFrame or a
-            pyarrow Table.
+            An http(s) URL of a parquet, CSV or TSV file (gzip too), a local
+            parquet or CSV path or glob (str or Path), a polars DataFrame or
+            LazyFrame, a pandas DataFrame or a pyarrow Table.
         name
             Table name for SQL; default: from the source (:func:`name_from_source`,
             ``_2``, ``_3``, ... when taken or a SQL keyword), ``table1``, ``table2``,
@@ -435,6 +484,7 @@ class DatasetRegistry:
                 kind=loaded.table_kind,
                 location=loaded.location,
                 version=next(self._versions),
+                csv=loaded.csv,
             ),
             key=key,
             allow_private=allow_private,
@@ -445,6 +495,7 @@ class DatasetRegistry:
             namespace=namespace if variable is not None else None,
             fingerprint=loaded.fingerprint,
             auto=auto,
+            byte_ranges=loaded.byte_ranges,
         )
         self._entries[name] = entry
         return entry.dataset
@@ -492,7 +543,7 @@ class DatasetRegistry:
     def _replace(self, entry: _Entry, loaded: _Loaded, frame: Any) -> None:
         """Point ``entry`` at freshly read data under a new version; the old file goes."""
         old_ipc = entry.ipc_path
-        if loaded.ipc_path is None:
+        if loaded.ipc_path is None and loaded.table_kind == "ipc":
             loaded.ipc_path = old_ipc  # a snapshot re-read keeps its file
         if frame is not None:
             entry.frame = _weak(frame)
@@ -504,18 +555,21 @@ class DatasetRegistry:
         )
         current = entry.dataset.name
         entry.dataset = _dataset(current, loaded)
-        old_location = entry.table.location
+        old = entry.table
+        # A URL may now be served differently (CSV instead of parquet, no byte ranges).
         entry.table = TableSource(
             name=current,
-            kind=entry.table.kind,
+            kind=loaded.table_kind,
             location=loaded.location,
             version=next(self._versions),
+            csv=loaded.csv,
         )
         entry.ipc_path = loaded.ipc_path
+        entry.byte_ranges = loaded.byte_ranges
         if old_ipc != loaded.ipc_path:
             _unlink(old_ipc)
-        if entry.table.kind == "url" and old_location != loaded.location:
-            self._release_route(old_location)
+        if old.kind == "url" and old.location != loaded.location:
+            self._release_route(old.location)
 
     # -- live notebook frames --------------------------------------------------
 
@@ -598,8 +652,8 @@ class DatasetRegistry:
             changed.append(dataset.name)
         return changed
 
-    def _new_ipc_path(self) -> Path:
-        path = self.workdir / f"frame-{uuid.uuid4().hex}.arrow"
+    def _new_ipc_path(self, prefix: str = "frame", suffix: str = ".arrow") -> Path:
+        path = self.workdir / f"{prefix}-{uuid.uuid4().hex}{suffix}"
         self._ipc_paths.add(path)
         return path
 
@@ -701,14 +755,17 @@ class DatasetRegistry:
         # Each request has head_timeout for connecting and each read; the outer
         # bound covers the whole probe, redirects included.
         probe_budget = self.head_timeout * 2 * (MAX_REDIRECTS + 1)
-        final = await _bounded(
+        probe = await _bounded(
             lambda: self._probe_url(url, allow_private),
             probe_budget,
             f"Could not access URL: no response within {probe_budget:g} s: {url}",
+            reason="timeout",
         )
+        if probe.csv is not None:
+            return await self._load_csv_url(url, probe, allow_private)
         # From here on Polars reads the file, through the proxy and so through the egress.
         proxy = self._egress_proxy()
-        location = proxy.add(final, allow_private=allow_private)
+        location = proxy.add(probe.url, allow_private=allow_private)
         try:
             schema, rows = await _bounded(
                 lambda: _url_schema_and_rows(location, url),
@@ -722,8 +779,120 @@ class DatasetRegistry:
         loaded.release = lambda: self._release_route(location)
         return loaded
 
-    def _probe_url(self, url: str, allow_private: bool) -> str:
-        """HEAD, then a ranged GET of the magic bytes; returns the URL that answered."""
+    async def _load_csv_url(self, url: str, probe: _Probe, allow_private: bool) -> _Loaded:
+        """Count the rows in one streamed GET through the egress, keeping the bytes.
+
+        Counting reads every byte anyway, so the same GET is written to a copy
+        in ``workdir`` (up to ``download_limit``) that the workers scan as a
+        local CSV: one download instead of one per query (a CSV scan cannot
+        skip to the rows it needs the way a parquet scan can), and no network
+        at query time. A larger file on a server that honours byte ranges is
+        scanned through the egress proxy instead; on one that does not, it is
+        refused. The types are inferred, as the workers will infer them, from
+        the rows of the sniffed prefix.
+        """
+        layout = probe.csv
+        assert layout is not None
+        options = CsvOptions(
+            separator=layout.separator, infer_schema_length=max(layout.sample_rows, 1)
+        )
+        suffix = ".csv.gz" if layout.compression == "gzip" else ".csv"
+        copy = self._new_ipc_path("url", suffix)
+        seconds = self.settings.query_timeout
+        timed_out = (
+            f"Counting the rows of {url} took longer than {seconds:g} s (the query timeout): "
+            "the file is too large or its server too slow. Set CHATDF_QUERY_TIMEOUT higher "
+            "to allow more time."
+        )
+        stop = threading.Event()
+
+        def count() -> tuple[int, bool]:
+            deadline = time.monotonic() + seconds
+            return self._count_csv(probe, url, allow_private, deadline, copy, stop, timed_out)
+
+        route: str | None = None
+        try:
+            rows, kept = await _bounded(count, seconds, timed_out, reason="timeout")
+            if not kept:
+                route = self._egress_proxy().add(
+                    probe.url, allow_private=allow_private, suffix=suffix
+                )
+            location = str(copy) if kept else route
+            assert location is not None
+            schema = await _bounded(
+                lambda: _csv_schema(location, options, url, remote=not kept),
+                self.schema_timeout,
+                f"Could not read the CSV header and types within {self.schema_timeout:g} s: {url}",
+                reason="timeout",
+            )
+        except BaseException:
+            stop.set()  # a count still running in its thread stops at its next chunk
+            if route is not None:
+                self._release_route(route)
+            _unlink(copy)
+            raise
+        loaded = _Loaded("url", url, "csv" if kept else "url", location, schema, rows)
+        loaded.csv = options
+        loaded.byte_ranges = probe.ranged
+        if kept:
+            loaded.ipc_path = copy
+        else:
+            _unlink(copy)
+            loaded.release = lambda: self._release_route(location)
+        return loaded
+
+    def _count_csv(
+        self,
+        probe: _Probe,
+        given: str,
+        allow_private: bool,
+        deadline: float,
+        copy: Path,
+        stop: threading.Event,
+        timed_out: str,
+    ) -> tuple[int, bool]:
+        """Rows of the CSV at ``probe.url``, streamed through the egress until ``deadline``,
+        and whether ``copy`` now holds the whole file.
+
+        Runs in a thread and stops by itself at the deadline (every read waits
+        at most until then) or when ``stop`` is set.
+        """
+        layout = probe.csv
+        assert layout is not None
+        try:
+            with self.egress.open(
+                "GET",
+                probe.url,
+                allow_private=allow_private,
+                timeout=max(deadline - time.monotonic(), 0.1),
+            ) as response:
+                if response.status >= 400:
+                    raise _access_error(given, response)
+                chunks = _until(deadline, stop, response.iter_bytes(), given, timed_out)
+                length = response.header("Content-Length")
+                declared = int(length) if length and length.strip().isdigit() else None
+                if declared is not None and declared > self.download_limit:
+                    if not probe.ranged:
+                        raise _too_large(given, self.download_limit)
+                    return count_rows(chunks, compression=layout.compression), False
+                with _CappedCopy(copy, self.download_limit, probe.ranged, given) as sink:
+                    rows = count_rows(sink.tee(chunks), compression=layout.compression)
+                    return rows, sink.kept
+        except EgressError as exc:
+            if exc.reason == "timeout":
+                details = {"url": given, "reason": "timeout"}
+                raise DatasetError(timed_out, details=details) from None
+            raise DatasetError(exc.message, details={**exc.details, "url": given}) from None
+
+    def _probe_url(self, url: str, allow_private: bool) -> _Probe:
+        """HEAD, then a ranged GET of the first bytes, which say what the file is.
+
+        A ``.parquet`` name needs only the magic bytes; anything else gets
+        :data:`~chatdf.csvsniff.PREFIX_BYTES` (fewer when it is parquet after
+        all), sniffed as CSV unless it starts with the parquet magic.
+        """
+        parquet_name = urlsplit(url).path.lower().endswith(PARQUET_EXTENSIONS)
+        wanted = len(PARQUET_MAGIC) if parquet_name else PREFIX_BYTES
         try:
             with self.egress.open(
                 "HEAD", url, allow_private=allow_private, timeout=self.head_timeout
@@ -735,20 +904,32 @@ class DatasetRegistry:
                 "GET",
                 head.url,
                 allow_private=allow_private,
-                headers={"Range": "bytes=0-3"},
+                headers={"Range": f"bytes=0-{wanted - 1}"},
                 timeout=self.head_timeout,
             ) as get:
+                if get.status == 416 and not parquet_name:  # no byte 0: an empty file
+                    raise DatasetError(
+                        f"{url} is empty: there is no header line to read.",
+                        details={"url": url, "reason": "empty"},
+                    )
                 if get.status >= 400:
                     raise _access_error(url, get)
-                magic = get.read_prefix(len(PARQUET_MAGIC))  # a server ignoring Range sends more
+                prefix = _read_prefix(get, wanted)  # a server ignoring Range sends more
+                content_type = get.header("Content-Type") or head.header("Content-Type")
         except EgressError as exc:
             raise DatasetError(exc.message, details={**exc.details, "url": url}) from None
-        if magic != PARQUET_MAGIC:
-            raise DatasetError(
-                f"Not a valid parquet file: {url} does not start with the parquet magic bytes.",
-                details={"url": url, "reason": "not_parquet"},
-            )
-        return get.url
+        ranged = get.status == 206
+        if parquet_name or is_parquet(prefix):
+            if not is_parquet(prefix):
+                raise DatasetError(
+                    f"Not a valid parquet file: {url} does not start with the parquet magic "
+                    "bytes.",
+                    details={"url": url, "reason": "not_parquet"},
+                )
+            return _Probe(get.url, None, ranged)
+        complete = len(prefix) < PREFIX_BYTES
+        layout = sniff_csv(prefix, complete=complete, content_type=content_type, url=url)
+        return _Probe(get.url, layout, ranged)
 
     def _egress_proxy(self) -> EgressProxy:
         if self._proxy is None:
@@ -838,7 +1019,7 @@ def _identity(source: Any, urls_only: bool) -> tuple[str, Any]:
             return f"url:{text}", None
         if urls_only:
             raise DatasetError(
-                "Invalid URL format: give an http:// or https:// URL to a parquet file.",
+                "Invalid URL format: give an http:// or https:// URL to a parquet or CSV file.",
                 details={"source": text, "reason": "scheme"},
             )
         if not text:
@@ -846,7 +1027,7 @@ def _identity(source: Any, urls_only: bool) -> tuple[str, Any]:
         return f"path:{os.path.abspath(os.path.expanduser(text))}", None
     if urls_only:
         raise DatasetError(
-            "Invalid URL format: give an http:// or https:// URL to a parquet file.",
+            "Invalid URL format: give an http:// or https:// URL to a parquet or CSV file.",
             details={"reason": "scheme"},
         )
     _frame_label(source)  # refuse unsupported types before any work
@@ -868,8 +1049,8 @@ def _frame_label(source: Any) -> str:
         return "<pyarrow.Table>"
     raise DatasetError(
         f"Cannot load a {type(source).__module__}.{type(source).__qualname__}: give an http(s) "
-        "parquet URL, a local parquet or CSV path or glob, a polars or pandas DataFrame, "
-        "a polars LazyFrame or a pyarrow Table.",
+        "URL of a parquet or CSV file, a local parquet or CSV path or glob, a polars or pandas "
+        "DataFrame, a polars LazyFrame or a pyarrow Table.",
         details={"type": type(source).__qualname__},
     )
 
@@ -1015,7 +1196,9 @@ def _access_error(url: str, response: EgressResponse) -> DatasetError:
     )
 
 
-async def _bounded(work: Callable[[], T], seconds: float, message: str) -> T:
+async def _bounded(
+    work: Callable[[], T], seconds: float, message: str, *, reason: str | None = None
+) -> T:
     """Run blocking ``work`` in a thread, giving up after ``seconds``.
 
     A thread cannot be killed, so on timeout it finishes in the background
@@ -1025,7 +1208,93 @@ async def _bounded(work: Callable[[], T], seconds: float, message: str) -> T:
     try:
         return await asyncio.wait_for(task, seconds)
     except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
-        raise DatasetError(message) from None
+        raise DatasetError(message, details={"reason": reason} if reason else None) from None
+
+
+def _read_prefix(response: EgressResponse, size: int) -> bytes:
+    """Up to ``size`` first bytes of the body; only the first chunk if it is parquet."""
+    data = bytearray()
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) >= size or is_parquet(bytes(data[:4])):
+            break
+    return bytes(data[:size])
+
+
+def _until(
+    deadline: float, stop: threading.Event, chunks: Iterator[bytes], url: str, message: str
+) -> Iterator[bytes]:
+    """``chunks`` until ``deadline`` (``time.monotonic()``) or ``stop``, then a DatasetError."""
+    for chunk in chunks:
+        if time.monotonic() > deadline or stop.is_set():
+            raise DatasetError(message, details={"url": url, "reason": "timeout"})
+        yield chunk
+
+
+class _CappedCopy:
+    """Writes the chunks passing through to ``path``, up to ``limit`` bytes.
+
+    Past the limit the copy is dropped (``kept`` turns False) when
+    ``droppable``, else a ``too_large`` DatasetError ends the download.
+    """
+
+    def __init__(self, path: Path, limit: int, droppable: bool, url: str) -> None:
+        self.path, self.limit, self.droppable, self.url = path, limit, droppable, url
+        self.kept = True
+        self._written = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: Any = open(path, "wb")  # noqa: SIM115 - closed by __exit__ or when dropped
+
+    def tee(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            if self.kept:
+                self._written += len(chunk)
+                if self._written > self.limit:
+                    if not self.droppable:
+                        raise _too_large(self.url, self.limit)
+                    self._drop()
+                else:
+                    self._file.write(chunk)
+            yield chunk
+
+    def _drop(self) -> None:
+        self.kept = False
+        self._file.close()
+        _unlink(self.path)
+
+    def __enter__(self) -> _CappedCopy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+
+def _too_large(url: str, limit: int) -> DatasetError:
+    return DatasetError(
+        f"{url} is larger than {limit / 2**20:,.0f} MiB, and its server does not support byte "
+        "ranges (HTTP Range requests), so chatdf would have to keep a whole copy. Download it "
+        "and add the local file instead.",
+        details={"url": url, "reason": "too_large", "limit": limit},
+    )
+
+
+def _csv_schema(location: str, options: CsvOptions, url: str, *, remote: bool) -> pl.Schema:
+    """The schema Polars infers for a CSV URL, read as the workers will read it."""
+    storage = dict(POLARS_STORAGE_OPTIONS) if remote else None
+    try:
+        scan = pl.scan_csv(location, **options.scan_arguments(), storage_options=storage)
+        return scan.collect_schema()
+    except Exception as exc:  # Polars raises many types; all mean "unreadable"
+        failure = egress_failure(str(exc))
+        if failure is not None:  # refused or failed in the egress path (e.g. a redirect)
+            raise DatasetError(
+                failure["message"], details={"url": url, "reason": failure["reason"]}
+            ) from None
+        message = _polars_message(exc).replace(location, url)  # the proxy's secret stays here
+        raise DatasetError(
+            f"Not a valid CSV file: could not read its header and types from {url} ({message}).",
+            details={"url": url, "reason": "not_csv"},
+        ) from None
 
 
 def _polars_message(exc: Exception) -> str:

@@ -28,7 +28,7 @@ from .datasets import Provenance, is_frame
 from .engine import guard
 from .engine.sqlguard import PolarsDialect
 from .errors import ChatDFError, ExportError, QueryError
-from .models import QueryResult
+from .models import CsvOptions, QueryResult
 from .net.proxy import POLARS_STORAGE_OPTIONS
 
 ExportTarget = Literal["polars", "pandas", "lazy"]
@@ -306,20 +306,28 @@ def _tokens(sql: str) -> list[tuple[Any, str]]:
 
 
 def _scan(source: Provenance) -> pl.LazyFrame:
-    if source.kind == "url":
+    """The source scanned as a worker scans it (the same kind, location and CSV options)."""
+    if source.kind == "frame":
+        current = source.current
+        assert current is not None  # every frame provenance has one
+        return pl.defer(current, schema=lambda: current().schema)
+    kind = source.scan_kind or source.kind
+    location = source.scan_location or source.location
+    assert location is not None  # every file and URL provenance has one
+    csv = source.csv.scan_arguments() if source.csv is not None else {}
+    if kind == "url":
         # Through the session's egress proxy, never the remote host itself.
-        assert source.scan_location is not None  # every URL provenance has one
-        return pl.scan_parquet(source.scan_location, storage_options=POLARS_STORAGE_OPTIONS)
-    if source.kind == "parquet":
-        return pl.scan_parquet(source.location)
-    if source.kind == "csv":
-        return pl.scan_csv(source.location)
-    current = source.current
-    assert current is not None  # every frame provenance has one
-    return pl.defer(current, schema=lambda: current().schema)
+        if source.csv is not None:
+            return pl.scan_csv(location, **csv, storage_options=dict(POLARS_STORAGE_OPTIONS))
+        return pl.scan_parquet(location, storage_options=POLARS_STORAGE_OPTIONS)
+    if kind == "parquet":
+        return pl.scan_parquet(location)
+    return pl.scan_csv(location, **csv)
 
 
 def _register_code(name: str, source: Provenance) -> list[str]:
+    if source.kind == "url" and source.csv is not None:
+        return _csv_url_code(name, source)
     if source.kind in ("url", "parquet"):
         return [f"ctx.register({name!r}, pl.scan_parquet({source.location!r}))"]
     if source.kind == "csv":
@@ -330,6 +338,27 @@ def _register_code(name: str, source: Provenance) -> list[str]:
     return [
         f"# {name}: the in-memory DataFrame added to chatdf as {name!r}",
         f"ctx.register({name!r}, {name})",
+    ]
+
+
+def _csv_url_code(name: str, source: Provenance) -> list[str]:
+    """A CSV URL read with the separator and type inference chatdf used."""
+    assert source.csv is not None
+    defaults = CsvOptions()
+    arguments = "".join(
+        f", {key}={value!r}"
+        for key, value in source.csv.scan_arguments().items()
+        if value != getattr(defaults, key)
+    )
+    if source.byte_ranges:
+        return [f"ctx.register({name!r}, pl.scan_csv({source.location!r}{arguments}))"]
+    # Polars reads URLs with HTTP byte ranges, which this server does not serve.
+    return [
+        f"# {name}: its server sends no byte ranges, so Polars cannot scan it; read it whole",
+        "import urllib.request",
+        "",
+        f"with urllib.request.urlopen({source.location!r}) as response:",
+        f"    ctx.register({name!r}, pl.read_csv(response.read(){arguments}).lazy())",
     ]
 
 

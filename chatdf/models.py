@@ -168,14 +168,37 @@ class QueryResult(BaseModel):
         }
 
 
+class CsvOptions(BaseModel):
+    """How Polars reads a CSV source.
+
+    The same arguments go to every ``pl.scan_csv`` of the source (the kernel's
+    schema read, the workers, lazy exports, ``chat.code()``), so every reader
+    infers the same column types.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    separator: str = ","
+    infer_schema_length: int = 100
+    """Rows the column types are inferred from (Polars' default is 100)."""
+
+    def scan_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for ``pl.scan_csv`` / ``pl.read_csv``."""
+        return {"separator": self.separator, "infer_schema_length": self.infer_schema_length}
+
+
 class TableSource(BaseModel):
     """How a worker process reads one registered dataset.
 
-    ``kind`` is ``parquet`` or ``csv`` for a local path or glob, ``url`` for an
-    http(s) parquet file, ``ipc`` for an Arrow IPC file the kernel wrote from an
-    in-memory frame. ``version`` changes whenever the data behind the name may
-    have changed (refresh, re-export of a notebook variable), so workers drop
-    what they cached for the old version.
+    ``kind`` is ``parquet`` or ``csv`` for a local path or glob (or the local
+    copy of a CSV URL whose server sends no byte ranges), ``url`` for an
+    http(s) parquet or CSV file read through the kernel's egress proxy
+    (``location`` is the proxy's route), ``ipc`` for an Arrow IPC file the
+    kernel wrote from an in-memory frame. ``csv`` says how to read a CSV
+    (``None``: parquet, IPC, or a local CSV with Polars' defaults).
+    ``version`` changes whenever the data behind the name may have changed
+    (refresh, re-export of a notebook variable), so workers drop what they
+    cached for the old version.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -184,6 +207,7 @@ class TableSource(BaseModel):
     kind: Literal["url", "parquet", "csv", "ipc"]
     location: str
     version: int = 0
+    csv: CsvOptions | None = None
 
 
 class TokenUsage(BaseModel):

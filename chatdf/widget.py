@@ -87,7 +87,7 @@ def _while_open(method: F) -> F:
 class ChatDF(anywidget.AnyWidget):
     """Chat with your data: a notebook widget and a plain Python API.
 
-    Register datasets (parquet or CSV files and globs, parquet URLs, polars or
+    Register datasets (parquet or CSV files and globs, parquet/CSV/TSV URLs, polars or
     pandas DataFrames, LazyFrames, Arrow tables), then ask questions in plain
     English: Gemini answers by writing read-only SQL that runs with Polars in
     worker processes, and you get the text, the SQL and the result. As the last

@@ -6,10 +6,15 @@ parquet over HTTP. Tests shape its behaviour per path::
 
     server.redirects["/old.parquet"] = "/iris.parquet"      # 302 to a path or full URL
     server.redirect("/d.parquet", url, range_prefix="bytes=-")  # ...only Polars' footer reads
+    server.redirect("/d.csv", url, range_prefix=None)        # ...only whole-body GETs
     server.statuses["/gone.parquet"] = 410                  # answer this status, empty body
     server.slow("/slow.parquet", 2.0, method="HEAD")        # sleep before answering
     server.slow("/big.parquet", 2.0, range_prefix="bytes=-") # ...only Polars' footer reads
     server.no_head.add("/s3ish.parquet")                    # answer HEAD with 405
+    server.no_range.add("/plain.csv")                       # ignore Range: 200, whole body
+    server.content_types["/data"] = "text/csv"              # Content-Type (else octet-stream)
+    server.stall("/big.csv", after=2**21)                   # send 2 MiB of the body, then hang
+    server.endless["/inf.csv"] = (b"a,b\n", b"1,2\n")        # a header, then rows forever
     server.keep_alive = False                               # one request per connection
 
 Every request is recorded in ``server.requests`` as ``(method, path, range)``
@@ -25,6 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import select
+import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,10 +55,17 @@ class LocalHTTPServer:
         self.root = Path(root)
         self.host = host
         self.redirects: dict[str, str] = {}
-        self.range_redirects: list[tuple[str, str, str]] = []
+        self.range_redirects: list[tuple[str, str | None, str]] = []
         self.statuses: dict[str, int] = {}
         self.delays: list[tuple[str, float, str | None, str | None]] = []
         self.no_head: set[str] = set()
+        self.no_range: set[str] = set()
+        self.content_types: dict[str, str] = {}
+        self.stalls: dict[str, int] = {}
+        self.endless: dict[str, tuple[bytes, bytes]] = {}
+        self.streaming = 0
+        """Endless or stalled bodies being sent right now (a client that left ends its own)."""
+        self._streaming_lock = threading.Lock()
         self.keep_alive = True
         self.requests: list[Request] = []
         self._stopping = threading.Event()
@@ -73,13 +87,23 @@ class LocalHTTPServer:
         """Sleep ``seconds`` before answering ``path`` (for one method / kind of range)."""
         self.delays.append((path, seconds, method, range_prefix))
 
-    def redirect(self, path: str, target: str, *, range_prefix: str) -> None:
-        """Answer 302 to ``target`` only for requests to ``path`` whose Range starts so."""
+    def stall(self, path: str, *, after: int) -> None:
+        """Send the first ``after`` bytes of ``path``'s body, then hang until stopped."""
+        self.stalls[path] = after
+
+    def redirect(self, path: str, target: str, *, range_prefix: str | None) -> None:
+        """Answer 302 to ``target`` only for requests to ``path`` whose Range starts so
+        (``None``: only GETs without a Range, i.e. a download of the whole body)."""
         self.range_redirects.append((path, range_prefix, target))
 
     def _redirect_for(self, request: Request) -> str | None:
         for path, prefix, target in self.range_redirects:
-            if path == request.path and (request.range or "").startswith(prefix):
+            if path != request.path:
+                continue
+            if prefix is None:
+                if request.method == "GET" and request.range is None:
+                    return target
+            elif (request.range or "").startswith(prefix):
                 return target
         return self.redirects.get(request.path)
 
@@ -91,6 +115,10 @@ class LocalHTTPServer:
                 continue
             return seconds
         return 0.0
+
+    def _count_stream(self, change: int) -> None:
+        with self._streaming_lock:
+            self.streaming += change
 
     @property
     def port(self) -> int:
@@ -159,17 +187,20 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
                 return self._empty(server.statuses[path])
             if not body and path in server.no_head:
                 return self._empty(HTTPStatus.METHOD_NOT_ALLOWED)
+            if path in server.endless:
+                return self._endless(path, body)
             file = (server.root / path.lstrip("/")).resolve()
             if not file.is_file() or server.root.resolve() not in file.parents:
                 return self._empty(HTTPStatus.NOT_FOUND)
             self._send_file(file, body)
 
         def _send_file(self, file: Path, body: bool) -> None:
+            path = unquote(urlsplit(self.path).path)
             size = file.stat().st_size
             start, end = 0, size - 1
             status = HTTPStatus.OK
             wanted = self.headers.get("Range")
-            if wanted:
+            if wanted and path not in server.no_range:
                 match = _RANGE.match(wanted.strip())
                 if not match or not (match[1] or match[2]):
                     return self._empty(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
@@ -185,8 +216,11 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
                     )
                 status = HTTPStatus.PARTIAL_CONTENT
             self.send_response(status)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Accept-Ranges", "bytes")
+            self.send_header(
+                "Content-Type", server.content_types.get(path, "application/octet-stream")
+            )
+            if path not in server.no_range:
+                self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Length", str(end - start + 1))
             if status == HTTPStatus.PARTIAL_CONTENT:
                 self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
@@ -197,7 +231,45 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
                 fh.seek(start)
                 # The client may leave once it has what it needs (e.g. 4 magic bytes).
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    _copy(fh, self.wfile, end - start + 1)
+                    length, stall = end - start + 1, server.stalls.get(path)
+                    if stall is None or stall >= length:
+                        _copy(fh, self.wfile, length)
+                    else:
+                        _copy(fh, self.wfile, stall)
+                        self._hang()
+
+        def _hang(self) -> None:
+            """Send nothing more until the client leaves or the server stops."""
+            self.close_connection = True
+            server._count_stream(1)
+            try:
+                while not server._stopping.wait(0.05):
+                    readable, _, _ = select.select([self.connection], [], [], 0)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        return  # the client closed its end
+            except OSError:
+                return
+            finally:
+                server._count_stream(-1)
+
+        def _endless(self, path: str, body: bool) -> None:
+            header, row = server.endless[path]
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", server.content_types.get(path, "text/csv"))
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            if not body:
+                return
+            rows = row * max(1, 65536 // len(row))
+            server._count_stream(1)
+            try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(header)
+                    while not server._stopping.is_set():
+                        self.wfile.write(rows)
+            finally:
+                server._count_stream(-1)
 
         def _empty(self, status: int, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)

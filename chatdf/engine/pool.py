@@ -575,7 +575,13 @@ def _size(path: str) -> int:
 
 
 def _source(name: str, table: TableSource) -> dict[str, Any]:
-    return {"name": name, "kind": table.kind, "location": table.location, "version": table.version}
+    return {
+        "name": name,
+        "kind": table.kind,
+        "location": table.location,
+        "version": table.version,
+        "csv": table.csv.scan_arguments() if table.csv is not None else None,
+    }
 
 
 def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:

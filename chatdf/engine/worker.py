@@ -58,6 +58,7 @@ _MESSAGE_LIMIT = 2000
 _EGRESS_ORIGIN = "http://127.0.0.1:"
 _EGRESS_MARKER = "chatdf-egress: "
 _URL_STORAGE_OPTIONS = {"max_retries": 2}
+_CSV_ARGUMENTS = ("separator", "infer_schema_length")
 
 
 def main(
@@ -134,15 +135,19 @@ def _frame(pl: Any, spec: dict[str, Any], frames: OrderedDict) -> Any:
     if key in frames:
         frames.move_to_end(key)
         return frames[key]
-    kind, location = spec["kind"], spec["location"]
+    kind, location, csv = spec["kind"], spec["location"], spec.get("csv")
     if kind == "url":
         if not location.startswith(_EGRESS_ORIGIN):
             raise ConnectionRefusedError("a URL table is read only through chatdf's egress proxy")
-        frame = pl.scan_parquet(location, storage_options=dict(_URL_STORAGE_OPTIONS))
+        remote = {"storage_options": dict(_URL_STORAGE_OPTIONS)}
+        if csv is not None:
+            frame = pl.scan_csv(location, **_csv_arguments(csv), **remote)
+        else:
+            frame = pl.scan_parquet(location, **remote)
     elif kind == "parquet":
         frame = pl.scan_parquet(location)
     elif kind == "csv":
-        frame = pl.scan_csv(location)
+        frame = pl.scan_csv(location, **_csv_arguments(csv or {}))
     elif kind == "ipc":
         frame = pl.scan_ipc(location)
     else:
@@ -195,6 +200,11 @@ def row_order(pl: Any, frame: Any, sort: list[tuple[int, bool]], where: Any = No
             maintain_order=True,
         )
     return rows.select("row")
+
+
+def _csv_arguments(csv: dict[str, Any]) -> dict[str, Any]:
+    """The ``pl.scan_csv`` arguments the kernel chose (the same it read the schema with)."""
+    return {key: csv[key] for key in _CSV_ARGUMENTS if key in csv}
 
 
 def _describe(pl: Any, exc: BaseException, tables: list[dict[str, Any]]) -> dict[str, Any]:

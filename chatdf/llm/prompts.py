@@ -88,9 +88,9 @@ assumptions you made (filters, how you treated NULLs or duplicates).
 
 _NO_DATASETS = """\
 ## Datasets
-No datasets are loaded yet. If the user gives the http(s) URL of a parquet or CSV file, \
-call `{load_dataset}` with it. Otherwise, tell them how to add data: a parquet/CSV URL or \
-file path, or a DataFrame from the notebook, then ask the question again."""
+No datasets are loaded yet. If the user gives the http(s) URL of a parquet, CSV or TSV file \
+(gzip-compressed too), call `{load_dataset}` with it. Otherwise, tell them how to add data: a \
+parquet/CSV URL or file path, or a DataFrame from the notebook, then ask the question again."""
 
 
 def quote_identifier(name: str) -> str:
@@ -139,8 +139,8 @@ def system_prompt(datasets: Sequence[Dataset], *, today: dt.date | None = None) 
         )
         sections.append(header + "\n\n".join(_dataset_section(d) for d in datasets))
         sections.append(
-            f"If the user gives a new http(s) URL of a parquet or CSV file, call "
-            f"`{LOAD_DATASET}` to add it as a table."
+            f"If the user gives a new http(s) URL of a parquet, CSV or TSV file (gzip-compressed "
+            f"too), call `{LOAD_DATASET}` to add it as a table."
         )
     else:
         sections.append(_NO_DATASETS.format(load_dataset=LOAD_DATASET))

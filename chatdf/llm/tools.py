@@ -1,7 +1,7 @@
 """The two tools Gemini may call, and what their results look like to the model.
 
 ``execute_sql(query)`` runs one read-only Polars SQL query; ``load_dataset(url)``
-adds a parquet/CSV file from a public URL. The controller runs the calls
+adds a parquet, CSV or TSV file from a public URL. The controller runs the calls
 (through the engine and the dataset pipeline); this module only declares
 them, reads their arguments and shapes the results into compact JSON the
 model reads well: columns with friendly types, the total row count and at
@@ -74,16 +74,18 @@ _EXECUTE_SQL = types.FunctionDeclaration(
 _LOAD_DATASET = types.FunctionDeclaration(
     name=LOAD_DATASET,
     description=(
-        "Load a parquet or CSV file from a public http(s) URL the user gave as a new table, "
-        "and return its table name, row count and columns. Only call this with a URL the "
-        "user provided."
+        "Load a parquet, CSV or TSV file (gzip-compressed CSV too) from a public http(s) URL "
+        "the user gave as a new table, and return its table name, row count and columns. The "
+        "format and separator are recognised from the file itself, so a URL without a file "
+        "extension works; a web page, JSON or a spreadsheet (xlsx) is refused with the reason. "
+        "Only call this with a URL the user provided."
     ),
     parameters=types.Schema(
         type=types.Type.OBJECT,
         properties={
             "url": types.Schema(
                 type=types.Type.STRING,
-                description="The http(s) URL of a .parquet or .csv file.",
+                description="The http(s) URL of a parquet, CSV or TSV file (.csv.gz too).",
             )
         },
         required=["url"],

@@ -1,10 +1,10 @@
 """The kernel-local egress proxy: how Polars reads URL datasets through :class:`Egress`.
 
-Polars fetches parquet over HTTP with its own client, which resolves host
+Polars fetches parquet (and CSV) over HTTP with its own client, which resolves host
 names and follows redirects by itself. So Polars is never given a dataset's
 real URL. Each URL dataset gets a route on this proxy::
 
-    http://127.0.0.1:<port>/<secret>/<n>.parquet
+    http://127.0.0.1:<port>/<secret>/<n>.parquet      (or <n>.csv, <n>.csv.gz)
 
 and that is the location the kernel's schema read, the query workers and
 lazy exports scan (and the one the plan check sees registered). The proxy
@@ -32,6 +32,9 @@ A refused or failed fetch is answered with a status (403 refused, 502
 unreachable, 504 timed out, or upstream's own error status) and a one-line
 body ``chatdf-egress: {"reason": ..., "message": ...}``. Polars puts the body
 into its error text, where the worker (and :func:`egress_failure`) find it.
+An answer to ``HEAD`` has no body, so a refused ``HEAD`` of a route whose size
+the proxy has seen is answered with that size instead: the ranged ``GET`` that
+follows is refused with the reason (Polars reads a CSV's size with ``HEAD``).
 """
 
 from __future__ import annotations
@@ -75,10 +78,12 @@ _REFUSED_STATUS = 403
 _STATUS_FOR_REASON = {"timeout": 504, "unresolvable": 502, "connection": 502}
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Route:
     url: str
     allow_private: bool
+    size: int | None = None
+    """The Content-Length upstream last answered a HEAD with."""
 
 
 class EgressProxy:
@@ -131,10 +136,14 @@ class EgressProxy:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def add(self, url: str, *, allow_private: bool) -> str:
-        """Route a new local location to ``url``; returns the location to scan."""
+    def add(self, url: str, *, allow_private: bool, suffix: str = ".parquet") -> str:
+        """Route a new local location to ``url``; returns the location to scan.
+
+        ``suffix`` ends the route (``.csv`` for a CSV) so plans and messages read
+        right; Polars decides how to read by what it is told, not by the name.
+        """
         with self._lock:
-            route = f"{next(self._ids)}.parquet"
+            route = f"{next(self._ids)}{suffix}"
             self._routes[route] = _Route(url, allow_private)
         return f"{self.origin}/{self._secret}/{route}"
 
@@ -281,11 +290,18 @@ class _Handler(BaseHTTPRequestHandler):
         except EgressError as exc:
             # The host only: a URL's query may carry a signature or token.
             log.info("chatdf: egress to %s refused: %s", urlsplit(route.url).hostname, exc.reason)
-            return self._answer(_STATUS_FOR_REASON.get(exc.reason, _REFUSED_STATUS), exc)
+            status = _STATUS_FOR_REASON.get(exc.reason, _REFUSED_STATUS)
+            if not body and status == _REFUSED_STATUS and route.size is not None:
+                # An answer to HEAD has no body to say why, and Polars (which sends
+                # HEAD before it scans a CSV) would report the bare status. Told the
+                # size last seen, it goes on to a ranged GET, whose refusal carries
+                # the reason. No bytes are served either way.
+                return self._answer_size(route.size)
+            return self._answer(status, exc)
         with upstream:
-            self._pass_on(upstream, body, proxy.max_response_bytes)
+            self._pass_on(upstream, route, body, proxy.max_response_bytes)
 
-    def _pass_on(self, upstream: EgressResponse, body: bool, limit: int) -> None:
+    def _pass_on(self, upstream: EgressResponse, route: _Route, body: bool, limit: int) -> None:
         if upstream.status >= 400:
             status = f"{upstream.status} {upstream.reason_phrase}".strip()
             failure = EgressError(
@@ -294,6 +310,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(upstream.status, failure)
         length = upstream.header("Content-Length")
         declared = int(length) if length and length.strip().isdigit() else None
+        if not body and declared is not None:
+            route.size = declared
         if body and declared is not None and declared > limit:
             return self._answer(
                 _REFUSED_STATUS,
@@ -331,6 +349,15 @@ class _Handler(BaseHTTPRequestHandler):
         except (EgressError, OSError):
             pass  # a short body is the client's error
         if declared is None or sent < declared:
+            self.close_connection = True
+
+    def _answer_size(self, size: int) -> None:
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+        except OSError:
             self.close_connection = True
 
     def _answer(self, status: int, failure: EgressError | None) -> None:

@@ -60,7 +60,7 @@ describe("dataset panel", () => {
     const { el } = show();
     expect(el.querySelector(".chatdf-datasets h3")!.textContent).toBe("Datasets (0/5)");
     expect(el.textContent).toContain("No datasets yet");
-    expect(el.querySelector<HTMLInputElement>(".chatdf-add input")!.placeholder).toBe("Paste parquet URL or path…");
+    expect(el.querySelector<HTMLInputElement>(".chatdf-add input")!.placeholder).toBe("Paste a parquet or CSV URL or path…");
   });
 
   it("shows loaded, loading and failed cards, and Retry re-sends the add", () => {

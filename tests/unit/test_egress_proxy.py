@@ -120,6 +120,34 @@ def test_a_refused_fetch_says_why(proxy: EgressProxy, http_server: LocalHTTPServ
     assert http_server.requests == []
 
 
+def test_a_refused_head_leads_polars_to_a_get_that_says_why(
+    http_server: LocalHTTPServer,
+) -> None:
+    # Polars sends HEAD before it scans a CSV, and an answer to HEAD has no body.
+    # Here 127.0.0.1 counts as public and 127.0.0.2 as private.
+    egress = Egress(is_private=lambda ip: str(ip) == "127.0.0.2", timeout=2.0)
+    proxy = EgressProxy(egress, upstream_timeout=2.0)
+    try:
+        location = proxy.add(http_server.url("sample.parquet"), allow_private=False, suffix=".csv")
+        assert location.endswith(".csv")
+        size = str((http_server.root / "sample.parquet").stat().st_size)
+        status, headers, _ = request(location, "HEAD")
+        assert (status, headers["Content-Length"]) == (200, size)
+        # The host now redirects to an address the egress refuses: HEAD still tells
+        # the size it saw, and the GET that follows says why it is refused.
+        http_server.redirects["/sample.parquet"] = "http://127.0.0.2:8/x.csv"
+        status, headers, _ = request(location, "HEAD")
+        assert (status, headers["Content-Length"]) == (200, size)
+        status, _, body = request(location, headers={"Range": "bytes=0-0"})
+        assert status == 403 and failure_of(body)["reason"] == "private_address"
+        # Without a size seen before, a refused HEAD is a plain 403.
+        fresh = proxy.add("http://127.0.0.2:8/x.csv", allow_private=False, suffix=".csv")
+        assert request(fresh, "HEAD")[0] == 403
+    finally:
+        proxy.close()
+        egress.close()
+
+
 def test_an_upstream_error_is_passed_on_with_our_own_body(
     proxy: EgressProxy, http_server: LocalHTTPServer
 ) -> None:

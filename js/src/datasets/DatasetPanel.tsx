@@ -44,7 +44,7 @@ export function DatasetPanel({ datasets, max }: Props) {
           class="chatdf-input"
           type="text"
           value={source}
-          placeholder="Paste parquet URL or path…"
+          placeholder="Paste a parquet or CSV URL or path…"
           aria-label="Parquet or CSV URL or path"
           disabled={full}
           onInput={(e) => setSource(e.currentTarget.value)}

@@ -26,6 +26,7 @@ README = Path(__file__).resolve().parents[3] / "README.md"
 SUBSTITUTIONS = {
     "https://example.com/trips.parquet": "trips.parquet",
     "https://example.com/orders.parquet": "orders.parquet",
+    "https://example.com/stations.csv": "stations.csv",
 }
 """Example URLs in the README -> the local files :func:`given` writes in their place."""
 
@@ -44,6 +45,9 @@ def given(folder: Path) -> dict[str, object]:
     pl.DataFrame(
         {"customer": ["ann", "bob", "ann"], "amount": [10.0, 5.5, 7.25], "month": [1, 1, 2]}
     ).write_parquet(folder / "orders.parquet")
+    pl.DataFrame({"station": ["north", "south"], "bikes": [12, 7]}).write_csv(
+        folder / "stations.csv"
+    )
     (folder / "data").mkdir()
     for month in (1, 2):
         pl.DataFrame({"month": [month] * 2, "amount": [3.0, 4.5]}).write_csv(
