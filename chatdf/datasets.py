@@ -627,7 +627,8 @@ class DatasetRegistry:
             raise DatasetError(
                 f"The data of '{entry.dataset.name}' is no longer available; add it again."
             )
-        return pl.read_ipc(entry.ipc_path, memory_map=False)
+        # A copy, not a mapping: the file is replaced when the frame changes.
+        return pl.scan_ipc(entry.ipc_path).collect()
 
     async def _offer_namespace(self, namespace: Namespace) -> list[str]:
         """Register the namespace's frame variables; drop offered ones that are gone."""

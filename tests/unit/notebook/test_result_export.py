@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import os
 import subprocess
 import sys
@@ -93,6 +95,19 @@ def test_a_polars_export_is_the_kept_rows_and_a_lazy_one_stays_live(
     assert namespace["live"].collect().to_dicts() == [
         {"city": "Oslo", "total": 115, "country": "Norway"},
         {"city": "Pune", "total": 7, "country": "India"},
+    ]
+
+
+def test_a_lazy_export_of_a_frame_whose_object_is_gone_reads_the_snapshot(chat: ChatDF) -> None:
+    # Added from an expression: no variable holds the frame, so once it is collected
+    # the dataset reads chatdf's own snapshot of it (on Polars 2.x this used to raise).
+    chat.add(pl.DataFrame({"city": ["Oslo", "Lima"], "amount": [3, 4]}), name="sales")
+    gc.collect()
+    chat.sql("SELECT city, amount * 2 AS doubled FROM sales ORDER BY city")
+    lazy = export(chat, {}, "doubled", "lazy")
+    assert lazy.collect().to_dicts() == [
+        {"city": "Lima", "doubled": 8},
+        {"city": "Oslo", "doubled": 6},
     ]
 
 
