@@ -167,6 +167,15 @@ class Page(_Request):
     sort: SortSpec | None = None
 
 
+class Chart(_Request):
+    """A kept chart, to draw: its whole Vega-Lite spec (data included) as UTF-8 JSON
+    in one buffer. Charts carry at most ``CHATDF_CHART_MAX_ROWS`` rows; the data
+    never enters synced state."""
+
+    type: Literal["chart"]
+    chart_id: Id
+
+
 class RunSql(_Request):
     """Run (edited) SQL through the read-only guard; ``message_id`` gets the new result."""
 
@@ -227,6 +236,7 @@ Request = Annotated[
     | RefreshDataset
     | Schema
     | Page
+    | Chart
     | RunSql
     | Export
     | NewChat
@@ -289,6 +299,9 @@ class ChatMessage(BaseModel):
     """Every query the assistant ran for this answer, in order."""
     result: ResultRef | None = None
     """The result shown under the answer (the last successful query's)."""
+    chart: dict[str, Any] | None = None
+    """The chart drawn for the answer (:meth:`chatdf.charts.ChartRecord.summary`: id,
+    title, mark, rows; never its data, which the browser asks for by id)."""
     error: dict[str, Any] | None = None
     """``{error_type, message, details}`` when the turn failed."""
     question: str | None = None
@@ -355,6 +368,9 @@ def transcript_from(records: list[MessageRecord]) -> list[dict[str, Any]]:
                     column_count=len(preview.columns),
                 )
             error = payload.get("error") if isinstance(payload.get("error"), dict) else None
+            chart = payload.get("chart") if isinstance(payload.get("chart"), dict) else None
+            if chart is not None:
+                chart = {k: chart.get(k) for k in ("id", "title", "mark", "rows", "source_rows", "result_id", "reduced")}
             messages.append(
                 ChatMessage(
                     id=record.id,
@@ -363,6 +379,7 @@ def transcript_from(records: list[MessageRecord]) -> list[dict[str, Any]]:
                     status=record.status,
                     sql=sql or ([last_sql] if last_sql else []),
                     result=result,
+                    chart=chart,
                     error=error,
                     question=question,
                 ).model_dump()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import workdir
+from .charts import ChartRecord, Charts
 from .controller import Controller, Exchange
 from .conversation import exchanges_from, messages_for
 from .datasets import DatasetRegistry
@@ -57,9 +58,16 @@ class Session:
         self.results = ResultCache(
             settings.result_cache_mb * 2**20, on_evict=lambda result: forget(result.id)
         )
+        self.charts = Charts(settings.chart_max_rows, self.results)
         self.llm = GeminiClient(settings)
         self.controller = Controller(
-            settings, self.llm, self.registry, self.engine, self.keep, meter=_StoreMeter(self)
+            settings,
+            self.llm,
+            self.registry,
+            self.engine,
+            self.keep,
+            charts=self.charts,
+            meter=_StoreMeter(self),
         )
         self.history: list[Exchange] = []
         self.listeners: list[Callable[[Event], None]] = []
@@ -252,6 +260,11 @@ class Session:
             log.warning("Not restored (add them again): %s", ", ".join(missing))
         self.history = exchanges_from(conversation.messages)
         self.conversation_id = conversation.id
+        for message in conversation.messages:  # the widget asks for them by id
+            stored = message.tool_payload.get("chart") if isinstance(message.tool_payload, dict) else None
+            record = self.charts.restore(stored) if isinstance(stored, dict) else None
+            if record is not None:
+                message.chart = record.chart
         return conversation
 
     def new_conversation(self) -> None:
@@ -292,6 +305,10 @@ class Session:
 
     def keep(self, result: QueryResult) -> None:
         self.results.keep(result)
+
+    async def chart(self, spec: Any, result: Any = None, title: str | None = None) -> ChartRecord:
+        """A chart of ``result`` (an id, a QueryResult, a DataFrame; None: the newest result)."""
+        return await self.charts.create(spec, result, title=title)
 
     def result(self, result_id: str) -> QueryResult:
         """A kept result; a QueryError (``details["reason"]`` evicted or unknown_result) if not."""
