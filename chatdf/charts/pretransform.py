@@ -48,9 +48,12 @@ _UNSAFE_NAME = re.compile(r"[^0-9A-Za-z_]+")
 
 def available() -> bool:
     """Whether VegaFusion and vl-convert (the ``charts`` extra) are installed."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("vegafusion", "vl_convert"))
+    try:
+        import vegafusion  # noqa: F401
+        import vl_convert  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @dataclass
@@ -339,7 +342,8 @@ def _evaluate(view: _View, table: Any, columns: dict[str, pl.DataType], max_rows
     text = json.dumps(view.transforms)
     needed = [c for c in columns if c in view.keep or _mentions(text, c)]
     source = _chartable(table(needed), columns)
-    data_spec = {"data": {"url": f"vegafusion+dataset://{SOURCE}"}, "transform": view.transforms, "mark": "point"}
+    transforms = [_in_utc(t) for t in view.transforms]
+    data_spec = {"data": {"url": f"vegafusion+dataset://{SOURCE}"}, "transform": transforms, "mark": "point"}
     try:
         vega = vlc.vegalite_to_vega(data_spec, vl_version=_vl_version(vlc))
         name = vega["marks"][0]["from"]["data"]
@@ -367,6 +371,17 @@ def _evaluate(view: _View, table: Any, columns: dict[str, pl.DataType], max_rows
     assert isinstance(frame, pl.DataFrame)
     keep = [c for c in view.keep if c in frame.columns]
     return _restore_times(frame.select(keep), columns, view.origins), source.num_rows
+
+
+def _in_utc(transform: dict[str, Any]) -> dict[str, Any]:
+    """A timeUnit transform in its UTC form: the same result here, where the local time
+    zone is UTC, and about twice as fast in VegaFusion."""
+    unit = transform.get("timeUnit")
+    if isinstance(unit, str) and not unit.startswith("utc"):
+        return {**transform, "timeUnit": f"utc{unit}"}
+    if isinstance(unit, dict) and isinstance(unit.get("unit"), str) and not unit["unit"].startswith("utc"):
+        return {**transform, "timeUnit": {**unit, "unit": f"utc{unit['unit']}"}}
+    return transform
 
 
 def _chartable(table: Any, columns: dict[str, pl.DataType]) -> Any:

@@ -92,7 +92,8 @@ def check_spec(spec: Any, columns: Mapping[str, str]) -> dict[str, Any]:
     Parameters
     ----------
     spec
-        A Vega-Lite spec: a dict, its JSON text, or an Altair chart.
+        A Vega-Lite spec: a dict, its JSON text, or an Altair chart (whose own
+        top-level data is ignored).
     columns
         The result's column names and friendly types (``"Integer"``, ``"Text"``...).
 
@@ -117,6 +118,9 @@ def _as_dict(spec: Any) -> dict[str, Any]:
             spec = spec.to_dict(validate=False)
         except Exception as exc:
             raise _invalid(f"The Altair chart could not be turned into a spec: {exc}") from None
+        # Its own top-level data (Altair adds an empty one) gives way to the result.
+        spec.pop("data", None)
+        spec.pop("datasets", None)
     if isinstance(spec, (str, bytes)):
         try:
             spec = json.loads(spec)
@@ -180,15 +184,15 @@ def _walk_safety(node: Any, path: str, depth: int) -> None:
             raise _unsafe(f"`{where}` is an image mark, which loads pictures from URLs")
         if key == "bind" and isinstance(value, dict) and "element" in value:
             raise _unsafe(f"`{where}.element` places an input in the page outside the chart")
-        if key == "lookup" or (key == "from" and isinstance(value, dict)):
-            raise _invalid(
-                f"`{where}`: a lookup joins a second dataset, and a chart has only the result. "
-                "Join in SQL instead.",
-                reason="data_in_spec",
-            )
         if isinstance(value, str) and (key in _EXPRESSION_KEYS or key.endswith("Expr")):
             _check_expression(value, where)
         _walk_safety(value, where, depth + 1)
+    if "lookup" in node and isinstance(node.get("from"), dict):  # after its URLs were refused
+        raise _invalid(
+            f"`{path or 'the spec'}`: a lookup joins a second dataset, and a chart has only "
+            "the result. Join in SQL instead.",
+            reason="data_in_spec",
+        )
 
 
 def _check_expression(text: str, where: str) -> None:
