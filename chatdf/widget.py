@@ -493,13 +493,13 @@ class ChatDF(anywidget.AnyWidget):
             return
         if event.type == "answer":
             result = self._session.results.get(event.result_id) if event.result_id else None
-            chart = self._session.charts.get(event.chart_id).summary() if event.chart_id else None
+            record = self._session.charts.find(event.chart_id) if event.chart_id else None
             self._update_message(
                 message_id,
                 text=event.text,
                 sql=list(event.sql),
                 result=wire.result_ref(result) if result else None,
-                chart=chart,
+                chart=record.summary() if record else None,
                 status="stopped" if event.stopped else "error" if event.error else "complete",
                 error=event.error.model_dump() if event.error else None,
             )

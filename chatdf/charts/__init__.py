@@ -365,6 +365,9 @@ class Charts:
         while len(self._charts) > KEPT_CHARTS:
             self._charts.popitem(last=False)
 
+    def find(self, chart_id: str) -> ChartRecord | None:
+        return self._charts.get(chart_id)
+
     def get(self, chart_id: str) -> ChartRecord:
         """A kept chart; ChartError ``unknown_chart`` when there is none by that id."""
         record = self._charts.get(chart_id)

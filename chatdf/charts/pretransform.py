@@ -81,9 +81,12 @@ class _View:
 
     transforms: list[dict[str, Any]]
     keep: list[str]
+    """Output columns to keep; with ``uses``, also any output column it mentions."""
     origins: dict[str, str] = field(default_factory=dict)
     """Output field -> the column it was computed from (for time zones)."""
     reduces: bool = False
+    uses: str = ""
+    """The rewritten view as JSON, when the outputs are not all known beforehand."""
 
 
 def reduce_spec(spec: dict[str, Any], table: Any, columns: dict[str, pl.DataType], max_rows: int) -> Reduced:
@@ -210,12 +213,11 @@ def _reduce_unit(
         lifted.append({"aggregate": lift.aggregates, "groupby": groupby})
         keep = [unescape_field(g) for g in groupby] + [a["as"] for a in lift.aggregates]
         return rewritten, _View(lifted, keep, lift.origins, reduces=True)
-    # No aggregate: the rows stay rows; keep every column the rewritten view names.
+    # No aggregate in the encoding: keep every column the rewritten view names (the
+    # spec's own transforms may make or drop columns, so this is settled on the output).
     text = json.dumps(rewritten)
-    made = set(lift.origins)
-    keep = [c for c in [*columns, *made] if _mentions(text, c)]
-    keep += [unescape_field(g) for g in extra_groupby]
-    return rewritten, _View(lifted, list(dict.fromkeys(keep)), lift.origins)
+    keep = [unescape_field(g) for g in extra_groupby]
+    return rewritten, _View(lifted, keep, lift.origins, uses=text)
 
 
 class _Lift:
@@ -340,7 +342,7 @@ def _evaluate(view: _View, table: Any, columns: dict[str, pl.DataType], max_rows
     import vl_convert as vlc
 
     text = json.dumps(view.transforms)
-    needed = [c for c in columns if c in view.keep or _mentions(text, c)]
+    needed = [c for c in columns if c in view.keep or _mentions(text + view.uses, c)]
     source = _chartable(table(needed), columns)
     transforms = [_in_utc(t) for t in view.transforms]
     data_spec = {"data": {"url": f"vegafusion+dataset://{SOURCE}"}, "transform": transforms, "mark": "point"}
@@ -369,7 +371,7 @@ def _evaluate(view: _View, table: Any, columns: dict[str, pl.DataType], max_rows
         raise _too_many(out.num_rows, max_rows, reduced=view.reduces)
     frame = pl.from_arrow(out)
     assert isinstance(frame, pl.DataFrame)
-    keep = [c for c in view.keep if c in frame.columns]
+    keep = [c for c in frame.columns if c in view.keep or (view.uses and _mentions(view.uses, c))]
     return _restore_times(frame.select(keep), columns, view.origins), source.num_rows
 
 

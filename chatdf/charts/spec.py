@@ -176,8 +176,8 @@ def _walk_safety(node: Any, path: str, depth: int) -> None:
         if key in _LOADING_KEYS:
             raise _unsafe(f"`{where}` {_LOADING_KEYS[key]}")
         if key == "data" and isinstance(value, dict):
-            if set(value) <= {"name"}:
-                del node[key]  # a name only: the result is bound in its place
+            if set(value) <= {"name"} or value == {"values": []}:
+                del node[key]  # a name only, or nothing: the result is bound in its place
                 continue
             raise _data_refused(where, value)
         if key == "mark" and _mark_type(value) == "image":

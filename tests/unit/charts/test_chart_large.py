@@ -214,3 +214,17 @@ def test_ten_million_rows_charted_with_an_aggregate_send_only_the_aggregated_row
         assert [len(v) for v in drawn["datasets"].values()] == [7]
     finally:
         chat.close()
+
+
+def test_the_specs_own_aggregate_transform_reduces_too(frame: pl.DataFrame) -> None:
+    spec = {
+        "mark": "bar",
+        "transform": [
+            {"filter": {"field": "city", "oneOf": ["Oslo", "Lima"]}},
+            {"aggregate": [{"op": "max", "field": "price", "as": "top"}], "groupby": ["city"]},
+        ],
+        "encoding": {"x": {"field": "city"}, "y": {"field": "top", "type": "quantitative"}},
+    }
+    record = make_chart(spec, frame, max_rows=CAP)
+    expected = frame.filter(pl.col("city").is_in(["Oslo", "Lima"])).group_by("city").agg(top=pl.col("price").max())
+    assert record.chart.data.sort("city").equals(expected.sort("city"))
