@@ -37,11 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import comm  # noqa: E402
-import psutil  # noqa: E402
+import comm
+import psutil
 
-from bench.engine import ensure_wide  # noqa: E402
-from tests.unit.widget._widget_helpers import Browser, RecordingComm  # noqa: E402
+from bench.engine import ensure_wide
+from tests.unit.widget._widget_helpers import Browser, RecordingComm
 
 CHARTS: dict[str, dict[str, Any]] = {
     "bar: mean by category": {
@@ -68,9 +68,8 @@ CHARTS: dict[str, dict[str, Any]] = {
 }
 
 
-def inline_megabytes(chat: Any, result: Any, spec: dict[str, Any]) -> float:
+def inline_megabytes(result: Any, spec: dict[str, Any]) -> float:
     """What inlining every row of the plotted columns would weigh, from a 100k-row sample."""
-    import altair as alt
     import narwhals.stable.v1 as nw
     from altair.utils.data import to_values
 
@@ -78,7 +77,6 @@ def inline_megabytes(chat: Any, result: Any, spec: dict[str, Any]) -> float:
     columns = [c.name for c in result.columns if json.dumps(c.name) in text]
     sample = result.head(100_000).select(columns)
     size = len(json.dumps(to_values(nw.from_native(sample, eager_only=True))["values"]))
-    del alt
     return round(size * result.total_rows / sample.height / 2**20, 1)
 
 
@@ -121,7 +119,7 @@ def main() -> None:
                 "vegafusion_ms": round(record.elapsed_ms),
                 "rows": record.rows,
                 "bytes": len(buffers[0]),
-                "inline_mb": inline_megabytes(chat, result, spec),
+                "inline_mb": inline_megabytes(result, spec),
             }
         numbers["rss_mb"] = round(psutil.Process().memory_info().rss / 2**20)
     finally:

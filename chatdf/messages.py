@@ -368,9 +368,12 @@ def transcript_from(records: list[MessageRecord]) -> list[dict[str, Any]]:
                     column_count=len(preview.columns),
                 )
             error = payload.get("error") if isinstance(payload.get("error"), dict) else None
-            chart = payload.get("chart") if isinstance(payload.get("chart"), dict) else None
-            if chart is not None:
-                chart = {k: chart.get(k) for k in ("id", "title", "mark", "rows", "source_rows", "result_id", "reduced")}
+            stored = payload.get("chart")
+            chart = (
+                {k: stored.get(k) for k in ("id", "title", "mark", "rows", "source_rows", "result_id", "reduced")}
+                if isinstance(stored, dict)
+                else None
+            )
             messages.append(
                 ChatMessage(
                     id=record.id,

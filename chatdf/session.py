@@ -262,9 +262,9 @@ class Session:
         self.conversation_id = conversation.id
         for message in conversation.messages:  # the widget asks for them by id
             stored = message.tool_payload.get("chart") if isinstance(message.tool_payload, dict) else None
-            record = self.charts.restore(stored) if isinstance(stored, dict) else None
-            if record is not None:
-                message.chart = record.chart
+            chart = self.charts.restore(stored) if isinstance(stored, dict) else None
+            if chart is not None:
+                message.chart = chart.chart
         return conversation
 
     def new_conversation(self) -> None:

@@ -25,7 +25,7 @@ import json
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
@@ -112,9 +112,8 @@ class ChartRecord:
     def for_history(self) -> dict[str, Any]:
         """What a saved conversation keeps: the summary and the full spec (its data if small)."""
         full = self.to_dict()
-        if len(json.dumps(full, default=str)) > MAX_STORED_CHARS:
-            full = None
-        return {**self.summary(), "spec": full if full is not None else self.spec, "has_data": full is not None}
+        small = len(json.dumps(full, default=str)) <= MAX_STORED_CHARS
+        return {**self.summary(), "spec": full if small else self.spec, "has_data": small}
 
 
 def make_chart(
@@ -285,7 +284,8 @@ def _bind(spec: dict[str, Any], frames: dict[str | None, pl.DataFrame]) -> Any:
 def _values(frame: pl.DataFrame, nw: Any) -> list[dict[str, Any]]:
     from altair.utils.data import to_values
 
-    return to_values(nw.from_native(frame, eager_only=True))["values"]
+    values = to_values(nw.from_native(frame, eager_only=True))["values"]
+    return cast("list[dict[str, Any]]", values)
 
 
 def _title(spec: dict[str, Any]) -> str | None:
@@ -388,7 +388,7 @@ class Charts:
             return None
         try:
             chart = chart_from_dict(stored["spec"])
-        except Exception:
+        except Exception:  # noqa: BLE001 - a damaged record: the message keeps its text
             return None
         record = ChartRecord(
             id=str(stored.get("id") or _new_id()),
@@ -414,6 +414,6 @@ def _frame_of(value: Any) -> pl.DataFrame | None:
         if module == "pyarrow":
             frame = pl.from_arrow(value)
             return frame if isinstance(frame, pl.DataFrame) else None
-    except Exception:
+    except Exception:  # noqa: BLE001 - not convertible: the caller says what it accepts
         return None
     return None

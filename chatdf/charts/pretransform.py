@@ -37,7 +37,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import ChartError
-from .spec import COMPOSITE_KEYS, escape_field, field_defs, unescape_field, view_kind
+from .spec import COMPOSITE_KEYS, escape_field, unescape_field, view_kind
 
 __all__ = ["Reduced", "available", "reduce_spec"]
 

@@ -116,7 +116,7 @@ def _as_dict(spec: Any) -> dict[str, Any]:
     if hasattr(spec, "to_dict") and not isinstance(spec, dict):  # an Altair chart
         try:
             spec = spec.to_dict(validate=False)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - Altair raises many kinds; all mean "not a spec"
             raise _invalid(f"The Altair chart could not be turned into a spec: {exc}") from None
         # Its own top-level data (Altair adds an empty one) gives way to the result.
         spec.pop("data", None)
@@ -541,9 +541,8 @@ def _after_transforms(
         if not isinstance(transform, dict) or available is None:
             continue
         where = f"{path}[{index}]"
-        known: set[str] = available
 
-        def read(name: Any, key: str) -> Any:
+        def read(name: Any, key: str, known: set[str] = available, where: str = where) -> Any:
             return fields.resolve(name, known, f"{where}.{key}")
 
         for key in (*_FIELD_KEYS, *(("value",) if "pivot" in transform else ()), "pivot"):
@@ -553,7 +552,8 @@ def _after_transforms(
             if isinstance(transform.get(key), list):
                 transform[key] = [read(v, key) if isinstance(v, str) else v for v in transform[key]]
         for key in (*_OP_KEYS, "sort"):
-            for item in transform.get(key) if isinstance(transform.get(key), list) else []:
+            items = transform.get(key)
+            for item in items if isinstance(items, list) else []:
                 if isinstance(item, dict) and isinstance(item.get("field"), str):
                     item["field"] = read(item["field"], key)
         if isinstance(transform.get("filter"), dict):
@@ -572,7 +572,8 @@ def _check_predicate(predicate: dict[str, Any], read: Any) -> None:
     if isinstance(predicate.get("field"), str):
         predicate["field"] = read(predicate["field"], "filter.field")
     for key in ("and", "or"):
-        for item in predicate.get(key) or []:
+        items = predicate.get(key)
+        for item in items if isinstance(items, list) else []:
             if isinstance(item, dict):
                 _check_predicate(item, read)
     if isinstance(predicate.get("not"), dict):
