@@ -81,3 +81,16 @@ def test_after_close(chat: ChatDF) -> None:
     chat.close()
     with pytest.raises(SessionClosedError):
         chat.chart(BAR)
+
+
+def test_above_altairs_own_row_guard_the_rows_go_inline(fake_gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATDF_CHART_MAX_ROWS", "20000")
+    chat = ChatDF(api_key=TEST_API_KEY, gemini_base_url=fake_gemini.url, workers=1)
+    try:
+        frame = pl.DataFrame({"i": range(12_000), "v": [i % 7 for i in range(12_000)]})
+        drawn = chat.chart({"mark": "point", "encoding": {"x": {"field": "i"}, "y": {"field": "v"}}}, frame)
+        spec = drawn.to_dict()  # Altair's default transformer stops frames above 5,000 rows
+        [rows] = spec["datasets"].values()
+        assert rows == frame.to_dicts()
+    finally:
+        chat.close()
