@@ -197,3 +197,18 @@ def test_the_chart_is_saved_and_restored_with_the_conversation(
     ref = chat._messages[-1]["chart"]
     assert ref["id"] == answer.chart_id and ref["mark"] == "bar" and ref["rows"] == 4
     assert chat._session.charts.get(ref["id"]).chart.to_dict() == drawn  # the widget may ask
+
+
+def test_a_spec_sent_as_json_text_and_a_chart_before_any_query(chat: ChatDF, fake_gemini: FakeGemini) -> None:
+    import json
+
+    fake_gemini.add_stream(chart(BAR))  # nothing to chart yet
+    fake_gemini.add_stream(sql(TOTALS))
+    fake_gemini.add_stream(chart(json.dumps(BAR)))  # some models send the object as text
+    fake_gemini.add_stream(text_chunks("Done."))
+
+    answer = chat.ask("Chart sales by city")
+
+    first = fake_gemini.requests[1].function_responses()[0]["response"]
+    assert "no result to chart yet: run a query (execute_sql) first" in first["message"]
+    assert answer.chart.to_dict()["encoding"]["y"]["field"] == "total"
