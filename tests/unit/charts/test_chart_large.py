@@ -57,6 +57,7 @@ def test_an_aggregate_is_computed_in_the_kernel(frame: pl.DataFrame) -> None:
     assert drawn["encoding"]["y"] == {"field": "mean_price", "title": "Mean of price", "type": "quantitative"}
     assert len(rows) == 4
     assert record.spec["encoding"]["y"]["aggregate"] == "mean"  # what was asked is kept
+    assert alt.data_transformers.active == "default"  # nothing switched on for the user
 
 
 def test_a_histogram_bins_in_the_kernel(frame: pl.DataFrame) -> None:
