@@ -12,6 +12,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    ChartError,
     ChatDFError,
     ConfigError,
     DatasetError,
@@ -42,6 +43,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "ChartError",
     "ChatDF",
     "ChatDFError",
     "ColumnInfo",

@@ -2,12 +2,13 @@
 
 The controller is the only place that orders steps. It asks the Gemini
 client for a streamed reply, runs each function call the model makes
-(``execute_sql`` on the engine, ``load_dataset`` on the registry), sends the
+(``execute_sql`` on the engine, ``load_dataset`` on the registry,
+``create_chart`` on the session's charts), sends the
 results back and goes on until the model answers in text. It emits typed
 events (``chatdf.events``) as it goes and returns an :class:`Answer`.
 
 Bounds that keep a turn from hanging: at most ``max_tool_calls`` calls and
-``max_sql_retries`` failed queries per turn, then the turn ends with a note
+``max_sql_retries`` failed queries or chart specs per turn, then the turn ends with a note
 in the answer. A stop (task cancellation) keeps the partial text.
 """
 
@@ -22,9 +23,10 @@ from typing import Any, Protocol
 
 from google.genai import types
 
+from .charts import ChartRecord, Charts, chart_payload
 from .datasets import DatasetRegistry
 from .engine import Engine
-from .errors import ChatDFError, LLMError, QueryError
+from .errors import ChartError, ChatDFError, LLMError, QueryError
 from .events import (
     AnswerEvent,
     ErrorEvent,
@@ -41,6 +43,8 @@ from .events import (
 from .llm.client import FunctionCall, GeminiClient, Reply, ReplyBuilder, Usage, estimate_tokens
 from .llm.prompts import system_prompt
 from .llm.tools import (
+    CREATE_CHART,
+    chart_arguments,
     dataset_payload,
     error_payload,
     function_response_part,
@@ -84,6 +88,8 @@ class Exchange:
     """One entry per tool call: name, sql, result_id, summary or error (for the history)."""
     error: ChatDFError | None = field(default=None, repr=False, compare=False)
     """What ended the turn, if it failed (the session raises it when nothing else came back)."""
+    chart: ChartRecord | None = field(default=None, repr=False, compare=False)
+    """The last chart the model drew in this turn (saved with the answer)."""
 
 
 class Meter(Protocol):
@@ -106,8 +112,10 @@ class _Turn:
     sql: list[str] = field(default_factory=list)
     result: QueryResult | None = None
     usage: Usage = field(default_factory=Usage)
+    chart: ChartRecord | None = None
     tool_calls: int = 0
     failed_sql: int = 0
+    failed_charts: int = 0
     contents: list[types.Content] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
 
@@ -127,6 +135,9 @@ class Controller:
     keep
         Called with every successful query result, so the session can page
         and export it later.
+    charts
+        Makes and keeps the charts ``create_chart`` asks for (none: the tool
+        answers that charts are not available).
     meter
         Checked by :meth:`preflight` and told the tokens of every turn.
     slow_after
@@ -141,10 +152,12 @@ class Controller:
         engine: Engine,
         keep: Callable[[QueryResult], None],
         *,
+        charts: Charts | None = None,
         meter: Meter | None = None,
         slow_after: float = SLOW_AFTER_SECONDS,
     ) -> None:
         self.settings = settings
+        self.charts = charts
         self.llm = llm
         self.registry = registry
         self.engine = engine
@@ -258,6 +271,7 @@ class Controller:
             turn.send(PhaseEvent(phase="running_query", sql=sql))
         started = time.monotonic()
         result: QueryResult | None = None
+        chart: ChartRecord | None = None
         try:
             if call.name == "execute_sql":
                 query = required_argument(call, "query")
@@ -272,14 +286,20 @@ class Controller:
                     url, allow_private=self.model_may_use_private_urls, urls_only=True
                 )
                 payload = dataset_payload(dataset)
+            elif call.name == CREATE_CHART:
+                chart = await self._chart(turn, call)
+                payload = chart_payload(chart)
             else:
                 raise QueryError(
-                    f"Unknown tool {call.name!r}; use execute_sql or load_dataset.", "validation"
+                    f"Unknown tool {call.name!r}; use execute_sql, load_dataset or create_chart.",
+                    "validation",
                 )
         except ChatDFError as exc:
             turn.calls.append({"name": call.name, "sql": sql, "error": exc.message})
             if call.name == "execute_sql":
                 turn.failed_sql += 1
+            elif call.name == CREATE_CHART:
+                turn.failed_charts += 1
             turn.send(
                 ToolCallFinished(
                     call_id=call_id,
@@ -290,9 +310,20 @@ class Controller:
                 )
             )
             return function_response_part(call, error_payload(exc))
-        summary = f"{result.total_rows:,} rows" if result else f"Loaded {payload['name']}"
+        if result:
+            summary = f"{result.total_rows:,} rows"
+        elif chart:
+            summary = f"Chart: {chart.mark or 'chart'} of {chart.rows:,} rows"
+        else:
+            summary = f"Loaded {payload['name']}"
         turn.calls.append(
-            {"name": call.name, "sql": sql, "result_id": result and result.id, "summary": summary}
+            {
+                "name": call.name,
+                "sql": sql,
+                "result_id": (result and result.id) or (chart and chart.result_id),
+                "summary": summary,
+                **({"chart_id": chart.id} if chart else {}),
+            }
         )
         turn.send(
             ToolCallFinished(
@@ -301,15 +332,33 @@ class Controller:
                 sql=sql,
                 result_id=result.id if result else None,
                 total_rows=result.total_rows if result else None,
+                chart_id=chart.id if chart else None,
                 elapsed_ms=_ms_since(started),
             )
         )
         return function_response_part(call, payload)
 
+    async def _chart(self, turn: _Turn, call: FunctionCall) -> ChartRecord:
+        """Run ``create_chart``: the spec over ``result_id``, else this turn's last result
+        (else the session's newest, for "chart that" after an earlier answer)."""
+        if self.charts is None:
+            raise ChartError("Charts are not available in this session.", details={"reason": "unavailable"})
+        spec, result_id, title = chart_arguments(call)
+        source: str | QueryResult | None = result_id or turn.result
+        chart = await self.charts.create(spec, source, title=title)
+        turn.chart = chart
+        return chart
+
     def _limit_reached(self, turn: _Turn) -> str | None:
-        if turn.failed_sql > self.settings.max_sql_retries:
+        failed = turn.failed_sql + turn.failed_charts  # one retry budget for both
+        if failed > self.settings.max_sql_retries:
+            what = (
+                "queries" if not turn.failed_charts
+                else "chart specs" if not turn.failed_sql
+                else "queries and chart specs"
+            )
             return (
-                f"I stopped after {turn.failed_sql} failed queries in this turn. "
+                f"I stopped after {failed} failed {what} in this turn. "
                 "Try rephrasing the question or check the dataset's columns."
             )
         if turn.tool_calls >= self.settings.max_tool_calls:
@@ -346,11 +395,13 @@ class Controller:
         if error is not None:  # right before the answer: stream() raises after yielding it
             turn.send(ErrorEvent(error=ErrorPayload.from_error(error)))
         result_id = turn.result.id if turn.result else None
+        chart_id = turn.chart.id if turn.chart else None
         turn.send(
             AnswerEvent(
                 text=text,
                 sql=turn.sql,
                 result_id=result_id,
+                chart_id=chart_id,
                 stopped=stopped,
                 error=ErrorPayload.from_error(error) if error else None,
             )
@@ -360,6 +411,8 @@ class Controller:
             sql=list(turn.sql),
             result=turn.result.data if turn.result else None,
             result_id=result_id,
+            chart=turn.chart.chart if turn.chart else None,
+            chart_id=chart_id,
             usage=usage,
             stopped=stopped,
             error=payload,
@@ -371,6 +424,7 @@ class Controller:
             stopped=stopped,
             calls=turn.calls,
             error=error.with_traceback(None) if error else None,
+            chart=turn.chart,
         )
 
     async def _record(self, turn: _Turn, usage: TokenUsage) -> None:

@@ -4,7 +4,8 @@ Each turn is stored as one user message, one ``tool`` message per tool call
 (its SQL, row count or error, for people reading the history) and one
 assistant message. The assistant message's ``tool_payload`` keeps every
 content the model saw in that turn, function calls and responses included,
-which is what a restored conversation sends back.
+which is what a restored conversation sends back, and the chart the model drew
+(its spec with its data, see :meth:`chatdf.charts.ChartRecord.for_history`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ def messages_for(exchange: Exchange, answer: Answer, result: QueryResult | None)
                 content=call.get("error") or call.get("summary") or "",
                 sql_query=call.get("sql"),
                 status="error" if call.get("error") else "complete",
-                tool_payload={"name": call["name"], "result_id": call.get("result_id")},
+                tool_payload={
+                    "name": call["name"],
+                    "result_id": call.get("result_id"),
+                    **({"chart_id": call["chart_id"]} if call.get("chart_id") else {}),
+                },
             )
         )
     content = answer.text
@@ -52,6 +57,7 @@ def messages_for(exchange: Exchange, answer: Answer, result: QueryResult | None)
             tool_payload={
                 "contents": [c.model_dump(mode="json", exclude_none=True) for c in exchange.contents],
                 "error": answer.error,
+                **({"chart": exchange.chart.for_history()} if exchange.chart else {}),
             },
         )
     )

@@ -8,6 +8,7 @@
      ├── QueryError             a query was refused or failed (see ``error_type``)
      ├── LLMError               Gemini could not answer (see ``kind``)
      ├── ExportError            a result could not be bound to a notebook variable
+     ├── ChartError             a chart spec was refused or its data could not be made
      ├── StoreError             the history database could not be used
      └── SessionClosedError     the ChatDF was closed; make a new one
 
@@ -116,6 +117,17 @@ class ExportError(ChatDFError):
 
     ``details["reason"]`` is ``invalid_name``, ``not_normalized``, ``keyword``,
     ``private``, ``builtin`` or ``exists`` (the name holds a value to keep).
+    """
+
+
+class ChartError(ChatDFError):
+    """A Vega-Lite chart spec was refused, or the chart's data could not be made.
+
+    The message says what is wrong in words the model (or the user) can act on:
+    the unknown field and the result's columns, the bad mark and the valid marks.
+    ``details["reason"]`` is one of ``invalid_spec``, ``unknown_field``, ``unsafe``,
+    ``data_in_spec``, ``too_many_rows``, ``unsupported``, ``no_result`` or ``unavailable``
+    (the charts extra is not installed).
     """
 
 

@@ -112,6 +112,8 @@ class ToolCallFinished(_Event):
     result_id: str | None = None
     """Id of the kept ``QueryResult`` (the widget pages it by this id)."""
     total_rows: int | None = None
+    chart_id: str | None = None
+    """Id of the chart a ``create_chart`` call made (the widget asks for it by this id)."""
     error: ErrorPayload | None = None
     elapsed_ms: float | None = None
 
@@ -144,6 +146,8 @@ class AnswerEvent(_Event):
     """Queries run, in order."""
     result_id: str | None = None
     """The last successful result."""
+    chart_id: str | None = None
+    """The last chart drawn (the answer's ``chart``)."""
     stopped: bool = False
     error: ErrorPayload | None = None
 

@@ -7,6 +7,7 @@
     %chatdf add [name=]SOURCE ...    URLs, paths, globs or DataFrame variables
     %chatdf export NAME [--to polars|pandas|lazy] [--result ID] [--overwrite]
     %chatdf code [--result ID]       the result as Polars code, in a new cell
+    %chatdf chart NAME [--overwrite] the last chart (an Altair chart) into a variable
     %chatdf history                  stored conversations
     %chatdf usage                    tokens used in the last 24 hours
     %%chatdf [-o VAR]                the cell is a question; the answer streams in
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from .events import AnswerEvent, Event
     from .widget import ChatDF
 
-COMMANDS = ("add", "export", "code", "history", "usage")
+COMMANDS = ("add", "export", "code", "chart", "history", "usage")
 TARGETS_HELP = "polars|pandas|lazy"
 """``--to`` choices as the help shows them; checked against ``export.EXPORT_TARGETS``."""
 DEFAULT_OUTPUT = "_chatdf"
@@ -164,7 +165,7 @@ def parse_command(options: Any, cell: str | None) -> Command:
     command = options.command
     if command is None:
         if options.args or options.result or options.to != "polars":
-            raise UsageError("Give a command: %chatdf add|export|code|history|usage.")
+            raise UsageError("Give a command: %chatdf add|export|code|chart|history|usage.")
         return Command("sidebar" if options.sidebar else "show")
     if command not in COMMANDS:
         guess = difflib.get_close_matches(command, COMMANDS, n=1)
@@ -179,8 +180,8 @@ def parse_command(options: Any, cell: str | None) -> Command:
         raise UsageError("--to goes with export: %chatdf export NAME --to pandas.")
     if command not in ("export", "code") and options.result:
         raise UsageError("--result goes with export and code.")
-    if command != "export" and options.overwrite:
-        raise UsageError("--overwrite goes with export: %chatdf export NAME --overwrite.")
+    if command not in ("export", "chart") and options.overwrite:
+        raise UsageError("--overwrite goes with export and chart: %chatdf export NAME --overwrite.")
     args = tuple(options.args)
     if command == "add":
         if not args:
@@ -194,6 +195,10 @@ def parse_command(options: Any, cell: str | None) -> Command:
             raise UsageError(
                 "Give one variable name: %chatdf export NAME [--to polars|pandas|lazy]."
             )
+        check_output_name(args[0])
+    elif command == "chart":
+        if len(args) != 1:
+            raise UsageError("Give one variable name: %chatdf chart NAME.")
         check_output_name(args[0])
     elif args:
         raise UsageError(f"%chatdf {command} takes no arguments (got {' '.join(args)}).")
@@ -276,9 +281,9 @@ class ChatDFMagics(Magics):
 
     @magic_arguments()
     @argument(
-        "command", nargs="?", help="add, export, code, history or usage (none: show the chat)"
+        "command", nargs="?", help="add, export, code, chart, history or usage (none: show the chat)"
     )
-    @argument("args", nargs="*", help="[name=]SOURCE ... for add; NAME for export")
+    @argument("args", nargs="*", help="[name=]SOURCE ... for add; NAME for export and chart")
     @argument("--sidebar", action="store_true", help="show the chat in JupyterLab's right sidebar")
     @argument(
         "-o", "--out", metavar="VAR", help="%%%%chatdf: bind the result to VAR (default _chatdf)"
@@ -287,7 +292,9 @@ class ChatDFMagics(Magics):
     @argument("--to", default="polars", metavar=TARGETS_HELP, help="export: the kind of frame")
     @argument("--result", metavar="ID", help="export, code: this result instead of the last one")
     @argument(
-        "--overwrite", action="store_true", help="export: replace a variable that is not a frame"
+        "--overwrite",
+        action="store_true",
+        help="export, chart: replace a variable that holds something else",
     )
     @argument("-h", "--help", action="store_true", help="show this help")
     @line_cell_magic
@@ -299,6 +306,7 @@ class ChatDFMagics(Magics):
         %chatdf add [name=]SOURCE ...    add URLs, paths, globs or DataFrame variables
         %chatdf export NAME [--to polars|pandas|lazy] [--result ID] [--overwrite]
         %chatdf code [--result ID]       put Polars code for the result in a new cell
+        %chatdf chart NAME [--overwrite] put the last chart (an Altair chart) in a variable
         %chatdf history                  list stored conversations
         %chatdf usage                    tokens used in the last 24 hours
         %%chatdf [-o VAR]                ask the question in the cell body
@@ -356,6 +364,29 @@ class ChatDFMagics(Magics):
     def _code(self, command: Command) -> None:
         self.shell.set_next_input(self.chat.code(command.result), replace=False)
 
+    def _chart(self, command: Command) -> None:
+        from .export import check_replace
+
+        name = command.args[0]
+        chart = _optional(self.chat, "last_chart", "Charts")
+        if chart is None:
+            raise UsageError(
+                "No chart yet: ask a question a chart answers (a trend, a comparison), or "
+                "make one with chat.chart(spec)."
+            )
+        namespace = self.shell.user_ns
+        held = namespace.get(name)
+        replaceable = command.overwrite or type(held).__module__.startswith("altair")
+        try:
+            check_replace(namespace, name, overwrite=replaceable)
+        except ExportError as exc:
+            raise UsageError(
+                f"'{name}' holds a {exc.details['holds']}; choose another name, or add "
+                "--overwrite to replace it."
+            ) from None
+        namespace[name] = chart
+        print(f"Chart in {name}: {type(chart).__name__} (display it, or {name}.save('chart.html'))")
+
     def _history(self, _command: Command) -> None:
         conversations = _optional(self.chat, "conversations", "History")
         if not conversations:
@@ -407,6 +438,8 @@ class ChatDFMagics(Magics):
         handle.update(Markdown(final))
         if answer.error is not None:
             raise UsageError(answer.error.message)
+        if answer.chart_id is not None and chat.last_chart is not None:
+            display(chat.last_chart)  # under the answer, above its rows, as in the widget
         if answer.result_id is not None:
             frame = chat.export(out, result=answer.result_id)
             display(frame)

@@ -182,6 +182,15 @@ class Page(_Request):
     sort: SortSpec | None = None
 
 
+class Chart(_Request):
+    """A kept chart, to draw: its whole Vega-Lite spec (data included) as UTF-8 JSON
+    in one buffer. Charts carry at most ``CHATDF_CHART_MAX_ROWS`` rows; the data
+    never enters synced state."""
+
+    type: Literal["chart"]
+    chart_id: Id
+
+
 class RunSql(_Request):
     """Run (edited) SQL through the read-only guard; ``message_id`` gets the new result."""
 
@@ -244,6 +253,7 @@ Request = Annotated[
     | RefreshDataset
     | Schema
     | Page
+    | Chart
     | RunSql
     | Export
     | NewChat
@@ -306,6 +316,9 @@ class ChatMessage(BaseModel):
     """Every query the assistant ran for this answer, in order."""
     result: ResultRef | None = None
     """The result shown under the answer (the last successful query's)."""
+    chart: dict[str, Any] | None = None
+    """The chart drawn for the answer (:meth:`chatdf.charts.ChartRecord.summary`: id,
+    title, mark, rows; never its data, which the browser asks for by id)."""
     error: dict[str, Any] | None = None
     """``{error_type, message, details}`` when the turn failed."""
     question: str | None = None
@@ -372,6 +385,12 @@ def transcript_from(records: list[MessageRecord]) -> list[dict[str, Any]]:
                     column_count=len(preview.columns),
                 )
             error = payload.get("error") if isinstance(payload.get("error"), dict) else None
+            stored = payload.get("chart")
+            chart = (
+                {k: stored.get(k) for k in ("id", "title", "mark", "rows", "source_rows", "result_id", "reduced")}
+                if isinstance(stored, dict)
+                else None
+            )
             messages.append(
                 ChatMessage(
                     id=record.id,
@@ -380,6 +399,7 @@ def transcript_from(records: list[MessageRecord]) -> list[dict[str, Any]]:
                     status=record.status,
                     sql=sql or ([last_sql] if last_sql else []),
                     result=result,
+                    chart=chart,
                     error=error,
                     question=question,
                 ).model_dump()

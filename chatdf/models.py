@@ -233,6 +233,10 @@ class Answer(BaseModel):
     result: pl.DataFrame | None = Field(default=None, exclude=True, repr=False)
     """The last successful query result, or None."""
     result_id: str | None = None
+    chart: Any = Field(default=None, exclude=True, repr=False)
+    """The chart the model drew for this answer: an ``altair.Chart`` (or a compound
+    chart) with its data bound, or None. Displaying it renders it."""
+    chart_id: str | None = None
     usage: TokenUsage = Field(default_factory=TokenUsage)
     stopped: bool = False
     error: dict[str, Any] | None = None

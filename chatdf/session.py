@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from . import workdir
 from .account import SignIn, TeamAccount, default_cache_path
+from .charts import ChartRecord, Charts
 from .controller import Controller, Exchange
 from .conversation import exchanges_from, messages_for
 from .datasets import DatasetRegistry
@@ -59,6 +60,7 @@ class Session:
         self.results = ResultCache(
             settings.result_cache_mb * 2**20, on_evict=lambda result: forget(result.id)
         )
+        self.charts = Charts(settings.chart_max_rows, self.results)
         # Team mode: a chatdf gateway holds the Gemini key and meters this user.
         self.account: TeamAccount | None = None
         if settings.gateway_url:
@@ -68,7 +70,13 @@ class Session:
         self.account_listeners: list[Callable[[dict[str, str] | None], None]] = []
         meter = _GatewayMeter(self) if self.account else _StoreMeter(self)
         self.controller = Controller(
-            settings, self.llm, self.registry, self.engine, self.keep, meter=meter
+            settings,
+            self.llm,
+            self.registry,
+            self.engine,
+            self.keep,
+            charts=self.charts,
+            meter=meter,
         )
         self.history: list[Exchange] = []
         self.listeners: list[Callable[[Event], None]] = []
@@ -267,6 +275,11 @@ class Session:
             log.warning("Not restored (add them again): %s", ", ".join(missing))
         self.history = exchanges_from(conversation.messages)
         self.conversation_id = conversation.id
+        for message in conversation.messages:  # the widget asks for them by id
+            stored = message.tool_payload.get("chart") if isinstance(message.tool_payload, dict) else None
+            chart = self.charts.restore(stored) if isinstance(stored, dict) else None
+            if chart is not None:
+                message.chart = chart.chart
         return conversation
 
     def new_conversation(self) -> None:
@@ -368,6 +381,10 @@ class Session:
 
     def keep(self, result: QueryResult) -> None:
         self.results.keep(result)
+
+    async def chart(self, spec: Any, result: Any = None, title: str | None = None) -> ChartRecord:
+        """A chart of ``result`` (an id, a QueryResult, a DataFrame; None: the newest result)."""
+        return await self.charts.create(spec, result, title=title)
 
     def result(self, result_id: str) -> QueryResult:
         """A kept result; a QueryError (``details["reason"]`` evicted or unknown_result) if not."""

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     """Tool calls the model may make in one turn."""
     max_sql_retries: int = Field(default=3, ge=0)
     """Failed queries the model may retry in one turn."""
+    chart_max_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    """Rows a chart may carry to the notebook and the browser. A larger result is charted from
+    the spec's own aggregate/bin/filter/timeUnit transforms, evaluated in the kernel; past this
+    cap even then, the model is told to aggregate in SQL first."""
     namespace_tables: bool = False
     """Offer every DataFrame variable of the notebook to the model as a table."""
     theme: Literal["system", "light", "dark"] = "system"

@@ -262,6 +262,9 @@ class MessageRecord(NewMessage):
     id: str
     conversation_id: str
     created_at: datetime
+    chart: Any = Field(default=None, exclude=True, repr=False)
+    """On an assistant message: its chart as an Altair chart, once the session has
+    rebuilt it from ``tool_payload["chart"]`` (the store itself leaves it None)."""
 
 
 class DatasetRecord(BaseModel):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import json
 import logging
 import threading
 import time
@@ -110,6 +111,7 @@ class ChatDF(anywidget.AnyWidget):
         chat.stop()                        stop the answer being streamed
         chat.export(name, result=None, to="polars")   bind a result to a notebook variable
         chat.code(result=None)             Polars code that recreates a result without chatdf
+        chat.chart(spec, result=None)      a Vega-Lite spec over a result -> altair.Chart
         chat.conversations                 stored conversations, newest first
         chat.open_conversation(id) / chat.new()       continue one / start afresh
         chat.rename_conversation(id, title) / chat.delete_conversation(id) / chat.clear_history()
@@ -290,6 +292,33 @@ class ChatDF(anywidget.AnyWidget):
             self._session.result(result)  # a dropped result says so, with its SQL
         kept = pick_result(self._session.results, result)
         return code_for(kept, self._session.registry.provenance)
+
+    # -- charts -------------------------------------------------------------------------
+
+    @_while_open
+    def chart(self, spec: Any, result: Any = None, *, title: str | None = None) -> Any:
+        """Draw a result with a Vega-Lite spec, as the model's ``create_chart`` does.
+
+        ``spec`` is a dict (or its JSON text, or an Altair chart) naming no data;
+        ``result`` is a result id, a ``QueryResult`` or a DataFrame, default the
+        last result. Returns an ``altair.Chart`` (or compound chart) bound to the
+        rows; a result larger than ``CHATDF_CHART_MAX_ROWS`` is charted from the
+        spec's own aggregate/bin/timeUnit/filter, evaluated in the kernel.
+
+        Raises
+        ------
+        ChartError
+            With the words the model would get: the unknown field and the
+            result's columns, the bad mark and the valid marks, too many rows...
+        """
+        return self._session.call(self._session.chart(spec, result, title=title)).chart
+
+    @property
+    @_while_open
+    def last_chart(self) -> Any:
+        """The last chart made in this session, by the model or by :meth:`chart`; None before."""
+        record = self._session.charts.last
+        return record.chart if record is not None else None
 
     # -- chat -------------------------------------------------------------------------
 
@@ -508,11 +537,13 @@ class ChatDF(anywidget.AnyWidget):
             return
         if event.type == "answer":
             result = self._session.results.get(event.result_id) if event.result_id else None
+            record = self._session.charts.find(event.chart_id) if event.chart_id else None
             self._update_message(
                 message_id,
                 text=event.text,
                 sql=list(event.sql),
                 result=wire.result_ref(result) if result else None,
+                chart=record.summary() if record else None,
                 status="stopped" if event.stopped else "error" if event.error else "complete",
                 error=event.error.model_dump() if event.error else None,
             )
@@ -709,6 +740,13 @@ class ChatDF(anywidget.AnyWidget):
         # Sorts run off the loop (a thread, or a worker for large results), so streaming goes on.
         page = await self._session.page(request.result_id, request.offset, request.limit, sort)
         return _Binary(page.header(), [page.ipc])
+
+    async def _on_chart(self, request: wire.Chart) -> _Binary:
+        record = self._session.charts.get(request.chart_id)
+        # Serializing up to CHATDF_CHART_MAX_ROWS rows is work: off the loop.
+        spec = await asyncio.to_thread(record.to_dict)
+        body = json.dumps(spec, ensure_ascii=False, allow_nan=False).encode()
+        return _Binary({**record.summary(), "bytes": len(body)}, [body])
 
     async def _on_run_sql(self, request: wire.RunSql) -> dict[str, Any]:
         result = await self._session.run_sql(request.sql)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from ..models import ColumnInfo, Dataset
-from .tools import EXECUTE_SQL, LOAD_DATASET, MAX_MODEL_ROWS
+from .tools import CREATE_CHART, EXECUTE_SQL, LOAD_DATASET, MAX_MODEL_ROWS
 
 __all__ = ["MAX_PROMPT_COLUMNS", "quote_identifier", "system_prompt"]
 
@@ -77,6 +77,17 @@ LIMIT 20) when listing rows, and LIMIT 100 or less when exploring.
 - If a query fails, read error_type and message, fix the SQL and try again; after a few \
 failures, explain what went wrong instead.
 - Prefer one query that answers the question over many small ones.
+
+## Charts
+- After a query, call `{create_chart}` when a picture says more than numbers: a trend over \
+time (line, x temporal), a comparison across categories (bar, sorted), a distribution \
+(bar with x binned and y count), a relationship between two measures (point). Not for a \
+single number, one or two rows, or when the user wants a lookup or a list.
+- The spec is Vega-Lite without data: `mark`, `encoding` with each field named exactly \
+as a column of the result and a `type` (quantitative, temporal, nominal, ordinal), and an \
+optional `title`. Prefer charting a result already aggregated in SQL (at most a few \
+thousand rows); for a large result put the aggregate or bin in the encoding.
+- One chart per answer; mention it in a sentence instead of describing it.
 
 ## How to answer
 - Answer in markdown: a short direct answer first, then the key numbers (a small markdown \
@@ -145,5 +156,5 @@ def system_prompt(datasets: Sequence[Dataset], *, today: dt.date | None = None) 
     else:
         sections.append(_NO_DATASETS.format(load_dataset=LOAD_DATASET))
     sections.append(_DIALECT)
-    sections.append(_GUIDANCE.format(max_rows=MAX_MODEL_ROWS))
+    sections.append(_GUIDANCE.format(max_rows=MAX_MODEL_ROWS, create_chart=CREATE_CHART))
     return "\n\n".join(sections)

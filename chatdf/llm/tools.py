@@ -1,7 +1,8 @@
-"""The two tools Gemini may call, and what their results look like to the model.
+"""The tools Gemini may call, and what their results look like to the model.
 
 ``execute_sql(query)`` runs one read-only Polars SQL query; ``load_dataset(url)``
-adds a parquet, CSV or TSV file from a public URL. The controller runs the calls
+adds a parquet, CSV or TSV file from a public URL; ``create_chart(spec, result_id, title)``
+draws a result with a Vega-Lite spec (:mod:`chatdf.charts`). The controller runs the calls
 (through the engine and the dataset pipeline); this module only declares
 them, reads their arguments and shapes the results into compact JSON the
 model reads well: columns with friendly types, the total row count and at
@@ -21,11 +22,12 @@ from typing import Any
 
 from google.genai import types
 
-from ..errors import ChatDFError, QueryError
+from ..errors import ChartError, ChatDFError, QueryError
 from ..models import Dataset, QueryResult
 from .client import FunctionCall
 
 __all__ = [
+    "CREATE_CHART",
     "EXECUTE_SQL",
     "LOAD_DATASET",
     "MAX_MODEL_ROWS",
@@ -35,12 +37,14 @@ __all__ = [
     "function_response_part",
     "function_responses_content",
     "query_result_payload",
+    "chart_arguments",
     "required_argument",
     "tool_declarations",
 ]
 
 EXECUTE_SQL = "execute_sql"
 LOAD_DATASET = "load_dataset"
+CREATE_CHART = "create_chart"
 
 MAX_MODEL_ROWS = 1000
 """Rows of a result the model sees; the user sees them all in the grid."""
@@ -92,8 +96,41 @@ _LOAD_DATASET = types.FunctionDeclaration(
     ),
 )
 
-TOOLS: list[types.Tool] = [types.Tool(function_declarations=[_EXECUTE_SQL, _LOAD_DATASET])]
-"""Both declarations as the SDK takes them (``tools=TOOLS``)."""
+# A free-form object parameter: the API refuses an OBJECT schema without properties in
+# `parameters`, so this declaration uses JSON Schema (`parametersJsonSchema`) instead.
+_CREATE_CHART = types.FunctionDeclaration(
+    name=CREATE_CHART,
+    description=(
+        "Draw a query result as a chart shown under your answer. Give a Vega-Lite v6 "
+        "specification (mark, encoding, optional transform) WITHOUT any data, url or "
+        "$schema: the result's rows are bound to it. Fields must be the result's column names "
+        "exactly. On failure it returns error_type and message: fix the spec and call again."
+    ),
+    parameters_json_schema={
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "description": (
+                    'A Vega-Lite spec object, e.g. {"mark": "bar", "encoding": {"x": {"field": '
+                    '"city", "type": "nominal", "sort": "-y"}, "y": {"field": "total", "type": '
+                    '"quantitative"}}}.'
+                ),
+            },
+            "result_id": {
+                "type": "string",
+                "description": "The result_id of the execute_sql result to chart; default the last one.",
+            },
+            "title": {"type": "string", "description": "A short chart title."},
+        },
+        "required": ["spec"],
+    },
+)
+
+TOOLS: list[types.Tool] = [
+    types.Tool(function_declarations=[_EXECUTE_SQL, _LOAD_DATASET, _CREATE_CHART])
+]
+"""The declarations as the SDK takes them (``tools=TOOLS``)."""
 
 
 def tool_declarations() -> list[types.Tool]:
@@ -117,6 +154,38 @@ def required_argument(call: FunctionCall, name: str) -> str:
             "validation",
         )
     return value.strip()
+
+
+def chart_arguments(call: FunctionCall) -> tuple[Any, str | None, str | None]:
+    """``(spec, result_id, title)`` of a ``create_chart`` call.
+
+    The spec may come as an object or as its JSON text (models do both).
+
+    Raises
+    ------
+    ChartError
+        ``invalid_spec`` when the spec is missing or the other arguments are not text.
+    """
+    spec = call.args.get("spec")
+    if isinstance(spec, str):
+        try:
+            spec = json.loads(spec)
+        except ValueError:
+            pass  # check_spec says what is wrong with it
+    if spec is None or spec == {}:
+        raise ChartError(
+            'create_chart needs a "spec" argument: a Vega-Lite object such as {"mark": "bar", '
+            '"encoding": {...}}.',
+            details={"reason": "invalid_spec"},
+        )
+    result_id, title = call.args.get("result_id"), call.args.get("title")
+    for name, value in (("result_id", result_id), ("title", title)):
+        if value is not None and not isinstance(value, str):
+            raise ChartError(
+                f"create_chart's {name} must be text, not {json.dumps(value, default=str)[:80]}.",
+                details={"reason": "invalid_spec"},
+            )
+    return spec, (result_id or None), (title.strip()[:200] if title and title.strip() else None)
 
 
 # ---------------------------------------------------------------- payloads
@@ -145,6 +214,7 @@ def query_result_payload(
             break
     total = result.total_rows
     payload: dict[str, Any] = {
+        "result_id": result.id,
         "columns": [{"name": c.name, "type": c.friendly} for c in result.columns],
         "total_rows": total,
         "rows_shown": shown,
@@ -170,6 +240,13 @@ def error_payload(error: ChatDFError) -> dict[str, Any]:
     if kind in ("sql", "validation"):
         payload["hint"] = (
             "Fix the query using the schema in your instructions and call execute_sql again."
+        )
+    elif isinstance(error, ChartError):
+        reason = error.details.get("reason")
+        payload["hint"] = (
+            "Aggregate in SQL with execute_sql, then call create_chart on the new result."
+            if reason == "too_many_rows"
+            else "Fix the spec as the message says and call create_chart again."
         )
     return payload
 

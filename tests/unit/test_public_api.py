@@ -25,6 +25,7 @@ def test_exported_names_are_pinned():
     assert sorted(chatdf.__all__) == sorted(
         [
             "Answer",
+            "ChartError",
             "ChatDF",
             "ChatDFError",
             "ColumnInfo",

@@ -123,10 +123,18 @@ async def test_request_declares_tools_and_sends_the_system_prompt(
     fake_gemini.add_stream(text_chunks("ok"))
     await stream_all(client, system=system_prompt([orders]), tools=TOOLS)
     (request,) = fake_gemini.requests
-    assert request.declared_functions() == ["execute_sql", "load_dataset"]
+    assert request.declared_functions() == ["execute_sql", "load_dataset", "create_chart"]
     declared = request.body["tools"][0]["functionDeclarations"]
     assert declared[0]["parameters"]["required"] == ["query"]
     assert declared[1]["parameters"]["required"] == ["url"]
+    # A free-form spec object: JSON Schema, since an OBJECT `parameters` needs properties.
+    # (The SDK sends the proto field name; the API's JSON parser takes either spelling.)
+    chart = declared[2].get("parametersJsonSchema") or declared[2]["parameters_json_schema"]
+    assert chart["required"] == ["spec"] and chart["properties"]["spec"] == {
+        "type": "object",
+        "description": chart["properties"]["spec"]["description"],
+    }
+    assert "parameters" not in declared[2]
     assert request.body["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
     system = request.system_text()
     assert "orders (1,234 rows" in system

@@ -13,6 +13,7 @@ from google.genai import types
 from chatdf.errors import DatasetError, QueryError
 from chatdf.llm.client import FunctionCall, GeminiClient, ReplyBuilder
 from chatdf.llm.tools import (
+    CREATE_CHART,
     EXECUTE_SQL,
     LOAD_DATASET,
     MAX_MODEL_ROWS,
@@ -39,17 +40,19 @@ def rows_of(payload: dict) -> list[list[str]]:
     return list(csv.reader(io.StringIO(payload["rows"])))
 
 
-def test_two_tools_with_required_string_arguments() -> None:
+def test_tools_with_their_required_arguments() -> None:
     (tool,) = TOOLS
     by_name = {d.name: d for d in tool.function_declarations}
-    assert set(by_name) == {EXECUTE_SQL, LOAD_DATASET}
+    assert set(by_name) == {EXECUTE_SQL, LOAD_DATASET, CREATE_CHART}
+    chart = by_name[CREATE_CHART].parameters_json_schema
+    assert chart["required"] == ["spec"] and chart["properties"]["spec"]["type"] == "object"
     for name, arg in ((EXECUTE_SQL, "query"), (LOAD_DATASET, "url")):
         params = by_name[name].parameters
         assert params.required == [arg]
         assert params.properties[arg].type == types.Type.STRING
     copy = tool_declarations()
     copy[0].function_declarations.clear()
-    assert len(TOOLS[0].function_declarations) == 2
+    assert len(TOOLS[0].function_declarations) == 3
 
 
 def test_small_result_is_complete_with_types_and_no_note() -> None:
