@@ -120,7 +120,11 @@ async def test_requests_are_recorded_without_the_key(
     )
     await collect(sdk, system_instruction="You are a test.", tools=[tool])
     (request,) = fake_gemini.requests
-    assert request.path == "/v1/models/gemini-2.5-flash:streamGenerateContent"
+    # The SDK's default API version moved from v1beta to v1; the fake serves both.
+    assert request.path in (
+        "/v1/models/gemini-2.5-flash:streamGenerateContent",
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+    )
     assert request.query == {"alt": "sse"}
     assert request.stream and request.model == "gemini-2.5-flash"
     assert request.had_key

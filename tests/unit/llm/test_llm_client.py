@@ -135,7 +135,11 @@ async def test_request_declares_tools_and_sends_the_system_prompt(
         "description": chart["properties"]["spec"]["description"],
     }
     assert "parameters" not in declared[2]
-    assert request.body["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
+    # SDKs before 2.x spell the inner field the proto way; the API takes either.
+    assert request.body["toolConfig"] in (
+        {"functionCallingConfig": {"mode": "AUTO"}},
+        {"function_calling_config": {"mode": "AUTO"}},
+    )
     system = request.system_text()
     assert "orders (1,234 rows" in system
     assert "- order_id: Integer" in system
