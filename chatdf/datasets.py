@@ -532,7 +532,7 @@ class DatasetRegistry:
             raise DatasetError(
                 f"The data of '{entry.dataset.name}' is no longer available; add it again."
             )
-        return pl.read_ipc(entry.ipc_path, memory_map=False)
+        return pl.read_ipc(entry.ipc_path)
 
     async def _offer_namespace(self, namespace: Namespace) -> list[str]:
         """Register the namespace's frame variables; drop offered ones that are gone."""

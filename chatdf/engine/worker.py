@@ -19,6 +19,8 @@ or the kernel's pid is gone, so no worker outlives it.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import json
 import os
 import select
@@ -62,6 +64,7 @@ def main(conn: Any, lifeline_fd: int, kernel_pid: int, memory_mb: int) -> None:
     state = _State()
     _start_watchdog(lifeline_fd, kernel_pid, state)
     _limit_memory(memory_mb)
+    _plan()  # a worker that cannot check plans must not start
 
     import polars as pl
 
@@ -86,16 +89,53 @@ def main(conn: Any, lifeline_fd: int, kernel_pid: int, memory_mb: int) -> None:
 def _run(pl: Any, request: dict[str, Any], frames: OrderedDict) -> dict[str, Any]:
     started = time.perf_counter()
     out = request["out"]
+    plan = _plan()
+    registered: list[Any] = []
+    checked = False
     try:
         ctx = pl.SQLContext()
         for spec in request["tables"]:
-            ctx.register(spec["name"], _frame(pl, spec, frames))
+            registered.append(_frame(pl, spec, frames))
+            ctx.register(spec["name"], registered[-1])
         query = ctx.execute(request["sql"], eager=False)
+        # Whatever the text said: the plan may read the registered sources only.
+        plan.check_plan(query, plan.allowed_sources(registered))
+        checked = True
         query.sink_ipc(out, compression="uncompressed")
+    except plan.PlanRefused as exc:
+        _remove(out)
+        return {"ok": False, **_error("validation", exc.message, exc.details)}
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a reply
         _remove(out)
-        return {"ok": False, **_describe(pl, exc, request["tables"])}
+        reply = {"ok": False, **_describe(pl, exc, request["tables"])}
+        if not checked:  # may quote the schema of a source the plan check never saw
+            reply["message"] = plan.redact(
+                reply["message"], _known_names(request, registered), request["sql"]
+            )
+        return reply
     return {"ok": True, "elapsed_ms": (time.perf_counter() - started) * 1000}
+
+
+@functools.cache
+def _plan() -> Any:
+    """``plan.py`` beside this file, loaded by path (this script imports no chatdf)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plan.py")
+    spec = importlib.util.spec_from_file_location("chatdf_worker_plan", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the plan check from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _known_names(request: dict[str, Any], registered: list[Any]) -> set[str]:
+    """Table and column names of the registered datasets (safe to quote in errors)."""
+    names = {spec["name"] for spec in request["tables"]}
+    for frame in registered:
+        with contextlib.suppress(Exception):
+            names.update(frame.collect_schema().names())
+    return names
 
 
 def _frame(pl: Any, spec: dict[str, Any], frames: OrderedDict) -> Any:
