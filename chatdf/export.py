@@ -203,7 +203,7 @@ def _checked_query(result: QueryResult, sources: Sources, sql: str) -> pl.LazyFr
         check_plan(query, allowed_sources(frames.values()))
     except PlanRefused as exc:
         raise QueryError(exc.message, "validation", details=exc.details) from None
-    except pl.exceptions.PolarsError as exc:
+    except (pl.exceptions.PolarsError, OSError) as exc:
         # Building the plan read the schema of every source it names, checked or not.
         message = str(exc).split("\n\nResolved plan until failure")[0].strip()
         message = redact(message, _names(frames), sql)
