@@ -200,7 +200,7 @@ def _checked_query(result: QueryResult, sources: Sources, sql: str) -> pl.LazyFr
     frames = {name: _scan(source) for name, source in _provenance(result, sources).items()}
     query = pl.SQLContext(frames).execute(sql, eager=False)
     try:
-        check_plan(query, allowed_sources(frames.values()))
+        check_plan(query, allowed_sources(frames.values()), sql)
     except PlanRefused as exc:
         raise QueryError(exc.message, "validation", details=exc.details) from None
     except (pl.exceptions.PolarsError, OSError) as exc:

@@ -4,10 +4,13 @@ The SQL guard checks text; this checks what Polars will actually do. Before a
 query is collected, its optimized plan is walked node by node (Polars'
 ``NodeTraverser``) and every node that reads data must read a source that one
 of the registered frames reads too: the same file, glob match or URL in the
-same format, or the same Python scan function. Literal data (``VALUES``,
-``SELECT 1``) is in-memory and fine. Anything the walk cannot see or does not
-know, it refuses: a new Polars may add node kinds that read data, and a check
-that passes what it does not understand is no check.
+same format, or the same Python scan function. Rows held in memory must be
+the registered frames' own or literals written in the query (``VALUES``,
+``SELECT 'a'``): Polars answers ``EXPLAIN`` and ``DESCRIBE`` with in-memory
+rows built from the schemas of files the query names, so rows whose text is
+not in the query are refused. Anything the walk cannot see or does not know,
+it refuses: a new Polars may add node kinds that read data, and a check that
+passes what it does not understand is no check.
 
 Polars 2.1's traverser cannot show IPC scans (it raises "ipc scan"). For
 those only, the sources are read from ``explain()``: every IPC scan line there
@@ -85,12 +88,15 @@ class Sources:
     """IPC scans, which the traverser cannot show (see :func:`_ipc_lines`)."""
     ipc_lines: set[str] = dataclasses.field(default_factory=set)
     """The ``explain()`` lines of those IPC scans (registered frames only)."""
+    frames: list[Any] = dataclasses.field(default_factory=list)
+    """In-memory rows (polars DataFrames) of the plan's DataFrameScan nodes."""
 
     def merge(self, other: Sources) -> None:
         self.files |= other.files
         self.functions += [f for f in other.functions if not _holds(self.functions, f)]
         self.ipc_scans += other.ipc_scans
         self.ipc_lines |= other.ipc_lines
+        self.frames += other.frames
 
 
 def allowed_sources(frames: Iterable[Any]) -> Sources:
@@ -110,8 +116,11 @@ def allowed_sources(frames: Iterable[Any]) -> Sources:
     return allowed
 
 
-def check_plan(query: Any, allowed: Sources) -> None:
+def check_plan(query: Any, allowed: Sources, sql: str) -> None:
     """Refuse ``query`` (a LazyFrame) unless everything it reads is in ``allowed``.
+
+    ``sql`` is the text the query was built from: in-memory rows in the plan
+    must be a registered frame's or literals written in it.
 
     Raises
     ------
@@ -121,6 +130,14 @@ def check_plan(query: Any, allowed: Sources) -> None:
         ``plan_unavailable``.
     """
     found = read_sources(query)
+    for frame in found.frames:
+        if not _written_in(frame, sql) and not any(_same(frame, f) for f in allowed.frames):
+            raise PlanRefused(
+                "The query makes rows that are neither a registered table's nor written in "
+                "the query (EXPLAIN or DESCRIBE output, for instance); only SELECT queries "
+                "over the registered tables are run.",
+                "in_memory_source",
+            )
     for kind, path in sorted(found.files - allowed.files):
         known_paths = {p for _, p in allowed.files}
         what = f"a {kind} file outside the registered datasets" if path not in known_paths else (
@@ -189,8 +206,13 @@ def read_sources(frame: Any) -> Sources:
 
 def _note(node: Any, found: Sources, traverser: Any) -> None:
     kind = type(node).__name__
-    if kind in _OPERATORS or kind == "DataFrameScan":
-        return  # literal or registered in-memory rows, or rows from its inputs
+    if kind in _OPERATORS:
+        return  # rows from its inputs
+    if kind == "DataFrameScan":
+        import polars as pl
+
+        found.frames.append(pl.DataFrame._from_pydf(node.df))
+        return
     if kind == "Scan":
         found.files |= {(str(node.scan_type[0]), str(path)) for path in node.paths}
         return
@@ -284,6 +306,44 @@ def _check_ipc(query: Any, scans: int, allowed: set[str]) -> None:
             "it is refused rather than run unchecked.",
             "unknown_node",
         )
+
+
+# -- in-memory rows -------------------------------------------------------------------------
+
+_MAX_LITERALS = 10_000
+
+
+def _written_in(frame: Any, sql: str) -> bool:
+    """True when every text value of ``frame`` is written in ``sql`` (a literal)."""
+    import polars as pl
+
+    columns = list(frame.iter_columns())
+    values = 0
+    while columns:
+        column = columns.pop()
+        dtype = column.dtype
+        if isinstance(dtype, (pl.List, pl.Array)):
+            columns.append(column.explode())
+        elif isinstance(dtype, pl.Struct):
+            columns.extend(column.struct.unnest().iter_columns())
+        elif dtype.is_numeric() or dtype.is_temporal() or dtype in (pl.Boolean, pl.Null):
+            continue
+        else:
+            try:
+                texts = column.drop_nulls().unique().cast(pl.String).to_list()
+            except Exception:  # noqa: BLE001 - a type with no text form: not a literal
+                return False
+            values += len(texts)
+            if values > _MAX_LITERALS:
+                return False
+            unquoted = sql.replace("''", "'")
+            if any(text not in sql and text not in unquoted for text in texts):
+                return False
+    return True
+
+
+def _same(frame: Any, other: Any) -> bool:
+    return frame.schema == other.schema and frame.equals(other)
 
 
 # -- errors raised while the plan is built -----------------------------------------------

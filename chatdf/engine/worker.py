@@ -99,7 +99,7 @@ def _run(pl: Any, request: dict[str, Any], frames: OrderedDict) -> dict[str, Any
             ctx.register(spec["name"], registered[-1])
         query = ctx.execute(request["sql"], eager=False)
         # Whatever the text said: the plan may read the registered sources only.
-        plan.check_plan(query, plan.allowed_sources(registered))
+        plan.check_plan(query, plan.allowed_sources(registered), request["sql"])
         checked = True
         query.sink_ipc(out, compression="uncompressed")
     except plan.PlanRefused as exc:
