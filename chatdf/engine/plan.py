@@ -51,9 +51,7 @@ _OPERATORS = frozenset(
     }
 )
 # MapFunction kinds that reshape rows and read nothing ("fast_count" reads files).
-_MAP_FUNCTIONS = frozenset(
-    {"unnest", "rechunk", "explode", "unpivot", "row_index", "hint_sorted"}
-)
+_MAP_FUNCTIONS = frozenset({"unnest", "rechunk", "explode", "unpivot", "row_index", "hint_sorted"})
 # Nodes the traverser will not show but whose inputs are the only data they use.
 _UNSHOWN_OPERATORS = ("nested loop join", "asof join", "apply inside GroupBy")
 _IPC = "ipc scan"
@@ -140,8 +138,10 @@ def check_plan(query: Any, allowed: Sources, sql: str) -> None:
             )
     for kind, path in sorted(found.files - allowed.files):
         known_paths = {p for _, p in allowed.files}
-        what = f"a {kind} file outside the registered datasets" if path not in known_paths else (
-            f"a registered file as {kind}"
+        what = (
+            f"a {kind} file outside the registered datasets"
+            if path not in known_paths
+            else (f"a registered file as {kind}")
         )
         raise PlanRefused(
             f"The query reads {what} ({_short(path)}); query the registered tables by name.",
@@ -172,16 +172,13 @@ def read_sources(frame: Any) -> Sources:
     # Resolve schemas first, with the GIL released (visit() keeps it while it
     # reads a remote footer); visit() then finds them cached.
     frame.collect_schema()
-    try:
-        traverser = frame._ldf.visit()
-        traverser.get_inputs
-        traverser.view_current_node
-    except AttributeError:
+    traverser = getattr(getattr(frame, "_ldf", None), "visit", lambda: None)()
+    if not all(hasattr(traverser, m) for m in ("get_node", "get_inputs", "view_current_node")):
         raise PlanRefused(
             "This version of Polars does not let chatdf inspect query plans, so queries "
             "cannot be checked and are refused.",
             "plan_unavailable",
-        ) from None
+        )
     found = Sources()
     seen: set[int] = set()
     stack = [traverser.get_node()]

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
-from sqlglot.errors import ErrorLevel, ParseError, SqlglotError, TokenError
+from sqlglot.errors import ErrorLevel, ParseError
 from sqlglot.tokens import Token, TokenType
 
 from ..errors import QueryError
@@ -167,7 +167,9 @@ class PolarsDialect(DuckDB):
         LIMIT_FETCH = "ALL"  # FETCH FIRST stays FETCH FIRST
         TRANSFORMS = {
             **DuckDB.Generator.TRANSFORMS,
-            exp.If: lambda self, e: self.func("IF", e.this, e.args.get("true"), e.args.get("false")),
+            exp.If: lambda self, e: self.func(
+                "IF", e.this, e.args.get("true"), e.args.get("false")
+            ),
             exp.StrPosition: lambda self, e: (
                 f"POSITION({self.sql(e, 'substr')} IN {self.sql(e, 'this')})"
                 if not e.args.get("position") and not e.args.get("occurrence")
@@ -183,7 +185,9 @@ class PolarsDialect(DuckDB):
 
         def extract_sql(self, expression: exp.Extract) -> str:
             # The part as written: DuckDB would spell DOW as DAYOFWEEK.
-            return f"EXTRACT({self.sql(expression, 'this')} FROM {self.sql(expression, 'expression')})"
+            return (
+                f"EXTRACT({self.sql(expression, 'this')} FROM {self.sql(expression, 'expression')})"
+            )
 
         def identifier_sql(self, expression: exp.Identifier) -> str:
             # Quote every name that is not plain ASCII: Polars reads a quoted
@@ -291,15 +295,15 @@ def to_polars_sql(tree: exp.Expression, *, pretty: bool = False) -> str:
         ``error_type="validation"`` (reason ``round_trip``) when either check
         fails: the query uses a form that cannot be handed on safely.
     """
+    tokens: list[Token] = []
     try:
-        text = tree.sql(
-            dialect=_DIALECT, comments=False, normalize_functions=False, pretty=pretty
-        )
-        again = _DIALECT.parser(error_level=ErrorLevel.RAISE).parse(_DIALECT.tokenize(text), text)
+        text = tree.sql(dialect=_DIALECT, comments=False, normalize_functions=False, pretty=pretty)
+        tokens = _DIALECT.tokenize(text)
+        again = _DIALECT.parser(error_level=ErrorLevel.RAISE).parse(list(tokens), text)
         same = len(again) == 1 and again[0] is not None and _shape(again[0]) == _shape(tree)
     except RecursionError:
         raise _refuse("The query is nested too deeply to check.", "too_deep") from None
-    except SqlglotError:
+    except Exception:  # noqa: BLE001 - what cannot be generated and read back is refused
         same = False
     if not same:
         raise _refuse(
@@ -307,7 +311,7 @@ def to_polars_sql(tree: exp.Expression, *, pretty: bool = False) -> str:
             "write it more plainly.",
             "round_trip",
         )
-    _check_generated(text)
+    _check_generated(text, tokens)
     return text
 
 
@@ -317,7 +321,7 @@ def to_polars_sql(tree: exp.Expression, *, pretty: bool = False) -> str:
 def _tokenize(sql: str) -> list[Token]:
     try:
         return _DIALECT.tokenize(sql)
-    except TokenError as exc:
+    except Exception as exc:  # noqa: BLE001 - TokenError, or the tokenizer tripping
         raise _refuse(f"Could not read the SQL: {_first_line(exc)}", "syntax") from None
 
 
@@ -347,6 +351,8 @@ def _parse(tokens: list[Token], sql: str) -> exp.Expression:
         raise _refuse(f"Could not parse the SQL{where}: {reason}.", "syntax") from None
     except RecursionError:
         raise _refuse("The query is nested too deeply to check.", "too_deep") from None
+    except Exception as exc:  # noqa: BLE001 - sqlglot tripping over odd text is still odd text
+        raise _refuse(f"Could not parse the SQL: {_first_line(exc)}.", "syntax") from None
     trees = [t for t in trees if t is not None]
     if len(trees) != 1:  # one token run is one statement; anything else is a parser surprise
         raise _refuse("Only one statement is allowed.", "multiple_statements")
@@ -521,42 +527,41 @@ def _check_literals(tree: exp.Expression) -> None:
             )
 
 
-def _check_generated(text: str) -> None:
-    """Prove that Polars will split ``text`` into the tokens sqlglot did.
+def _check_generated(text: str, tokens: list[Token]) -> None:
+    """Prove that Polars will split ``text`` into the ``tokens`` sqlglot did.
 
     Strings and quoted names must be in their one plain spelling, nothing may
     touch a string's opening quote (a prefix), numbers must be plain decimals,
     and the rest may hold only ASCII words, spaces and operators: no comment
     markers, ``$``, ``?``, ``@``, ``#``, backslashes or backticks.
     """
-    try:
-        tokens = _DIALECT.tokenize(text)
-    except TokenError:
-        tokens = None
-    problem = None if tokens is not None else "unreadable"
+    problem = None
     outside: list[str] = []
     last = 0
-    for i, token in enumerate(tokens or []):
+    for i, token in enumerate(tokens):
         raw = text[token.start : token.end + 1]
         kind = token.token_type
         if token.comments:
             problem = "comment"
-        elif kind == TokenType.STRING:
-            if raw != "'" + token.text.replace("'", "''") + "'" or _glued(
-                text, token.start - 1, token.start
-            ):
-                problem = "string"
-        elif kind == TokenType.IDENTIFIER:
-            if raw != '"' + token.text.replace('"', '""') + '"':
-                problem = "name"
-        elif kind == TokenType.NUMBER:
-            if not _NUMBER.fullmatch(raw) or _glued(text, token.end, token.end + 1):
-                problem = "number"
-        following = tokens[i + 1] if i + 1 < len(tokens) else None  # type: ignore[index]
-        if following is not None and following.token_type == TokenType.L_PAREN:
-            name = token.text.casefold()
-            if name.startswith(_READER_PREFIXES) or name in _READER_NAMES:
-                problem = f"reader {name}"
+        elif kind == TokenType.STRING and (
+            raw != "'" + token.text.replace("'", "''") + "'"
+            or _glued(text, token.start - 1, token.start)
+        ):
+            problem = "string"
+        elif kind == TokenType.IDENTIFIER and raw != '"' + token.text.replace('"', '""') + '"':
+            problem = "name"
+        elif kind == TokenType.NUMBER and (
+            not _NUMBER.fullmatch(raw) or _glued(text, token.end, token.end + 1)
+        ):
+            problem = "number"
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
+        name = token.text.casefold()
+        if (
+            following is not None
+            and following.token_type == TokenType.L_PAREN
+            and (name.startswith(_READER_PREFIXES) or name in _READER_NAMES)
+        ):
+            problem = f"reader {name}"
         if problem:
             break
         if kind not in (TokenType.STRING, TokenType.IDENTIFIER):
@@ -642,4 +647,4 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["GuardedQuery", "MAX_SQL_CHARS", "PolarsDialect", "guard", "to_polars_sql"]
+__all__ = ["MAX_SQL_CHARS", "GuardedQuery", "PolarsDialect", "guard", "to_polars_sql"]

@@ -165,7 +165,7 @@ NEUTRALIZED: dict[str, str] = {
     "reader in a line comment": f"SELECT COUNT(*) AS n FROM sales -- UNION ALL SELECT * FROM {ENV}",
     "reader in a block comment": f"SELECT COUNT(*) AS n FROM sales /* UNION ALL SELECT * FROM {ENV} */",
     "reader in a string": "SELECT COUNT(*) AS n, 'x FROM read_csv(''<<env>>'')' AS s FROM sales",
-    "reader as a column name": 'SELECT COUNT(*) AS n, 1 AS "read_csv(\'<<env>>\')" FROM sales',
+    "reader as a column name": "SELECT COUNT(*) AS n, 1 AS \"read_csv('<<env>>')\" FROM sales",
 }
 
 

@@ -98,7 +98,9 @@ def test_chat_sql_refuses_the_reproduction_and_keeps_working(
 
 def forged(sql: str, tables: list[str]) -> QueryResult:
     """A result object a notebook user can build by hand and pass to export/code."""
-    return QueryResult(sql=sql, columns=columns_of(pl.Schema()), total_rows=0, data=pl.DataFrame(), tables=tables)
+    return QueryResult(
+        sql=sql, columns=columns_of(pl.Schema()), total_rows=0, data=pl.DataFrame(), tables=tables
+    )
 
 
 @pytest.mark.parametrize("path", [".env", "/etc/passwd"])

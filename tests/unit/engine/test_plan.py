@@ -254,7 +254,9 @@ def test_the_worker_refuses_raw_hostile_sql_and_answers_the_next_query(
     cache: OrderedDict = OrderedDict()
     reply = worker._run(pl, request(files, hostile_sql[case], tmp_path / "out.arrow"), cache)
     assert reply["ok"] is False
-    assert reply["error_type"] == "validation" and reply["details"]["reason"] == "unregistered_source"
+    assert (
+        reply["error_type"] == "validation" and reply["details"]["reason"] == "unregistered_source"
+    )
     assert SECRET not in str(reply) and "root:x" not in str(reply)
     assert not (tmp_path / "out.arrow").exists()
 

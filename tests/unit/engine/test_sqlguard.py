@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-
 from sqlglot import exp
 
 from chatdf.engine import Engine, guard
@@ -171,7 +170,9 @@ def test_text_polars_reads_differently_is_refused_with_a_reason(sql: str, reason
     assert caught.value.details["reason"] == reason
 
 
-@pytest.mark.parametrize("sql", [REPRODUCTION, "SELECT $1 AS x", "SELECT ? AS x", "SELECT $$a$$ AS x"])
+@pytest.mark.parametrize(
+    "sql", [REPRODUCTION, "SELECT $1 AS x", "SELECT ? AS x", "SELECT $$a$$ AS x"]
+)
 def test_generation_alone_refuses_what_it_cannot_pass_on_exactly(sql: str) -> None:
     # to_polars_sql proves its own output, whatever tree it is handed (a later
     # rewrite step may hand it trees the guard never saw).
