@@ -245,7 +245,7 @@ def _register_code(name: str, source: Provenance) -> list[str]:
 
 def _string_literal(text: str) -> str:
     """A triple-quoted literal when that reads back exactly, else ``repr``."""
-    if '"""' not in text and "\\" not in text and not text.endswith('"'):
+    if '"""' not in text and "\\" not in text:
         return f'"""\n{text}\n"""'
     return repr(text)
 

@@ -120,9 +120,6 @@ _STATEMENTS = tuple(
 _QUERY_STARTS = {TokenType.SELECT, TokenType.WITH, TokenType.L_PAREN}
 
 
-_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 class PolarsDialect(DuckDB):
     """sqlglot's DuckDB dialect, narrowed to read and write text as Polars' SQL does.
 
@@ -190,16 +187,10 @@ class PolarsDialect(DuckDB):
             )
 
         def identifier_sql(self, expression: exp.Identifier) -> str:
-            # Quote every name that is not plain ASCII: Polars reads a quoted
-            # name exactly like the same name unquoted.
+            # Every name quoted: then no bare word is a name to one parser and a
+            # keyword to the other, and Polars reads "x" exactly as it reads x.
             text = expression.name
-            if (
-                expression.quoted
-                or not _PLAIN_NAME.fullmatch(text)
-                or text.lower() in self.RESERVED_KEYWORDS
-            ):
-                return '"' + text.replace('"', '""') + '"'
-            return text
+            return '"' + text.replace('"', '""') + '"'
 
 
 _DIALECT = PolarsDialect()
@@ -406,7 +397,7 @@ def _check_tables(tree: exp.Expression, allowed_tables: Iterable[str]) -> list[s
             )
         if table.args.get("db") or table.args.get("catalog"):
             raise _refuse(
-                f"Qualified table names are not allowed (got {table.sql(dialect=_DIALECT)}): "
+                f"Qualified table names are not allowed (got {'.'.join(p.name for p in table.parts)}): "
                 "use the dataset name alone.",
                 "qualified_table",
             )
@@ -587,7 +578,9 @@ def _check_generated(text: str, tokens: list[Token]) -> None:
 def _shape(tree: exp.Expression) -> list[tuple[Any, ...]]:
     """Every node of ``tree`` in order, with its exact values (no comments, positions).
 
-    sqlglot's own ``==`` ignores the case of strings; this does not.
+    sqlglot's own ``==`` ignores the case of strings; this does not. Whether a
+    name was quoted is left out: Polars reads a quoted name as the same name
+    unquoted (case-sensitive either way), and generated text quotes them all.
     """
     shape: list[tuple[Any, ...]] = []
     stack: list[tuple[exp.Expression, str]] = [(tree, "")]
@@ -601,7 +594,11 @@ def _shape(tree: exp.Expression) -> list[tuple[Any, ...]]:
             for index, item in enumerate(items):
                 if isinstance(item, exp.Expression):
                     children.append((item, f"{key}.{index}"))
-                elif item is not None and item is not False:
+                elif (
+                    item is not None
+                    and item is not False
+                    and not (key == "quoted" and isinstance(node, exp.Identifier))
+                ):  # every name is generated quoted; Polars reads "x" as x
                     values.append((key, index, type(item).__name__, repr(item)))
         shape.append((where, type(node).__name__, tuple(values), len(children)))
         stack.extend(reversed(children))

@@ -125,7 +125,7 @@ def test_lazy_export_checks_the_plan_of_what_it_hands_over(
     sources = chat._session.registry.provenance
     lazy = lazy_result(forged("SELECT b FROM t", ["t"]), sources)
     assert sorted(lazy.collect()["b"]) == ["x", "y"]
-    assert "FROM t" in code_for(forged("SELECT b FROM t", ["t"]), sources)
+    assert 'FROM "t"' in code_for(forged("SELECT b FROM t", ["t"]), sources)
 
     from chatdf.export import _checked_query
 

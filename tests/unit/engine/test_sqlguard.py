@@ -123,7 +123,7 @@ def test_read_only_queries_pass_with_the_tables_they_read(sql: str, tables: list
 def test_polars_gets_text_generated_from_the_checked_tree() -> None:
     sql = "SELECT id -- the key\n  /* nested /* comment */ still */ FROM people;  "
     guarded = guard(sql, ALLOWED)
-    assert guarded.sql == "SELECT id FROM people"
+    assert guarded.sql == 'SELECT "id" FROM "people"'  # every name quoted
     assert guarded.tree.sql() == "SELECT id FROM people"  # comments are gone from the tree too
     assert to_polars_sql(guarded.tree) == guarded.sql
 
