@@ -470,9 +470,7 @@ def _check_tokens(tokens: list[Token], sql: str) -> None:
     previous = None
     for token in tokens:
         kind = token.token_type
-        if kind in _PLACEHOLDERS or (
-            kind == TokenType.COLON and _glued(sql, token.end, token.end + 1)
-        ):
+        if kind in _PLACEHOLDERS or (kind == TokenType.COLON and _named_placeholder(sql, token)):
             raise _refuse(
                 "Query parameters and placeholders ($1, $name, ?, :name, @name) are not "
                 "supported: write the values into the query.",
@@ -496,6 +494,16 @@ def _check_tokens(tokens: list[Token], sql: str) -> None:
                 "string_prefix",
             )
         previous = token
+
+
+def _named_placeholder(sql: str, colon: Token) -> bool:
+    """``:name`` (a word right after the colon, none right before: not ``x[a:b]``)."""
+    after, before = colon.end + 1, colon.start - 1
+    return (
+        after < len(sql)
+        and bool(_WORD.match(sql[after]))
+        and not (before >= 0 and _WORD.match(sql[before]))
+    )
 
 
 def _glued(sql: str, left: int, right: int) -> bool:

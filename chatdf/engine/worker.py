@@ -1,7 +1,8 @@
 """The main loop of one query worker process.
 
 A worker registers the tables a request names in a fresh ``pl.SQLContext``,
-runs the (already guarded) SQL and streams the result to an Arrow IPC file
+plans the (already guarded) SQL, refuses the plan unless it reads only those
+tables' sources (``plan.py``), and streams the result to an Arrow IPC file
 that the kernel memory-maps. It answers each request on its pipe with a small
 dict, never with rows.
 
