@@ -141,12 +141,14 @@ def check_plan(query: Any, allowed: Sources, sql: str) -> None:
         what = (
             f"a {kind} file outside the registered datasets"
             if path not in known_paths
-            else (f"a registered file as {kind}")
+            else f"a registered file as {kind}"
         )
+        # A glob's matches are not named: that would list a folder for the model.
+        named = _short(path) if path in sql else "matched by a pattern in the query"
         raise PlanRefused(
-            f"The query reads {what} ({_short(path)}); query the registered tables by name.",
+            f"The query reads {what} ({named}); query the registered tables by name.",
             "unregistered_source",
-            source=_short(path),
+            source=named,
         )
     for function in found.functions:
         if not _holds(allowed.functions, function):
@@ -156,7 +158,7 @@ def check_plan(query: Any, allowed: Sources, sql: str) -> None:
                 "python_source",
             )
     if found.ipc_scans:
-        _check_ipc(query, found.ipc_scans, allowed.ipc_lines)
+        _check_ipc(query, found.ipc_scans, allowed.ipc_lines, sql)
 
 
 def read_sources(frame: Any) -> Sources:
@@ -277,7 +279,7 @@ def _ipc_lines(frame: Any) -> set[str]:
     return lines
 
 
-def _check_ipc(query: Any, scans: int, allowed: set[str]) -> None:
+def _check_ipc(query: Any, scans: int, allowed: set[str], sql: str) -> None:
     """Every IPC scan line in the plan's ``explain()`` must be a registered one.
 
     A line is accepted only if it equals a registered frame's line exactly,
@@ -290,10 +292,11 @@ def _check_ipc(query: Any, scans: int, allowed: set[str]) -> None:
         if not any(prefix.lower() in text.lower() for prefix in prefixes | {"ipc scan ["}):
             continue
         if text not in allowed:
+            paths = text.split("[", 1)[-1].rstrip("]")
+            named = _short(paths) if paths in sql else "matched by a pattern in the query"
             raise PlanRefused(
-                "The query reads an Arrow IPC file outside the registered datasets "
-                f"({_short(text.split('[', 1)[-1].rstrip(']'))}); query the registered tables "
-                "by name.",
+                f"The query reads an Arrow IPC file outside the registered datasets ({named}); "
+                "query the registered tables by name.",
                 "unregistered_source",
             )
         matched += 1

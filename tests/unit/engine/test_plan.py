@@ -291,3 +291,14 @@ def test_redact_blanks_only_unknown_quoted_names() -> None:
     assert redact(message, {"id"}, "SELECT x FROM t") == (
         'unable to find column "x"; valid columns: ["…", "id"]'
     )
+
+
+def test_a_refused_glob_does_not_list_the_folder(
+    frames: dict[str, pl.LazyFrame], files: dict[str, Path]
+) -> None:
+    folder = files["secret_csv"].parent
+    with pytest.raises(PlanRefused) as caught:
+        check(frames, f"SELECT * FROM read_csv('{folder}/*.csv')")
+    assert "matched by a pattern in the query" in caught.value.message
+    for name in ("secret.csv", "part-1.csv", "part-2.csv"):
+        assert name not in caught.value.message
