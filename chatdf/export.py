@@ -7,16 +7,18 @@ collected (so it follows the data as it changes). :func:`code_for` writes the
 same recipe as standalone Polars code: scan the sources, run the SQL through
 ``pl.SQLContext``.
 
-Both re-run SQL in the kernel, not in a worker, so they use the text the
-read-only guard produces (comments blanked), never the raw query.
+Both re-run SQL in the kernel, not in a worker, so they get the same two
+checks as a query in a worker: the SQL is text generated from the guard's
+checked tree (never the raw query), and the query's plan must read the
+result's sources and nothing else before it is handed over.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import keyword
 import sys
-import textwrap
 import types
 import unicodedata
 from collections.abc import Callable, Mapping, MutableMapping
@@ -26,7 +28,8 @@ import polars as pl
 
 from .datasets import Provenance, is_frame
 from .engine import guard
-from .engine.sqlguard import PolarsDialect
+from .engine.plan import PlanRefused, allowed_sources, check_plan, redact
+from .engine.sqlguard import to_polars_sql
 from .errors import ChatDFError, ExportError, QueryError
 from .models import CsvOptions, QueryResult
 from .net.proxy import POLARS_STORAGE_OPTIONS
@@ -212,11 +215,7 @@ def lazy_result(result: QueryResult, sources: Sources) -> pl.LazyFrame:
     so only while the session is open); a notebook frame is read as it is at
     collect time (its variable looked up again), so the frame stays live.
     """
-    provenance = _provenance(result, sources)
-    context = pl.SQLContext()
-    for name, source in provenance.items():
-        context.register(name, _scan(source))
-    return context.execute(_runnable_sql(result), eager=False)
+    return _checked_query(result, sources, guard(result.sql, result.tables).sql)
 
 
 def code_for(result: QueryResult, sources: Sources) -> str:
@@ -227,6 +226,8 @@ def code_for(result: QueryResult, sources: Sources) -> str:
     frame, so the code also works as a notebook cell.
     """
     provenance = _provenance(result, sources)
+    sql = to_polars_sql(guard(result.sql, result.tables).tree, pretty=True)
+    _checked_query(result, sources, sql)  # what the code will run passes the plan check
     rows, cols = result.total_rows, len(result.columns)
     lines = [
         f"# Recreates a chatdf result ({rows:,} rows × {cols} columns) with Polars alone.",
@@ -237,7 +238,7 @@ def code_for(result: QueryResult, sources: Sources) -> str:
     for name, source in provenance.items():
         lines += _register_code(name, source)
     lines += [
-        f"query = {_string_literal(_runnable_sql(result))}",
+        f"query = {_string_literal(sql)}",
         "result = ctx.execute(query).collect()",
         "result",
     ]
@@ -291,18 +292,28 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _runnable_sql(result: QueryResult) -> str:
-    # The guard's text: what Polars runs is exactly what was checked to be read-only.
-    text = guard(result.sql, result.tables).sql.strip()
-    lines = [line.rstrip() for line in text.splitlines()]
-    # The query was stripped, so its first line lost the indent the others still have.
-    tidy = "\n".join(lines[:1] + textwrap.dedent("\n".join(lines[1:])).splitlines())
-    # Unless that would change a string literal that spans lines.
-    return tidy if _tokens(tidy) == _tokens(text) else text
+def _checked_query(result: QueryResult, sources: Sources, sql: str) -> pl.LazyFrame:
+    """``sql`` over the result's sources, refused unless its plan reads only them."""
+    frames = {name: _scan(source) for name, source in _provenance(result, sources).items()}
+    query = pl.SQLContext(frames).execute(sql, eager=False)
+    try:
+        check_plan(query, allowed_sources(frames.values()), sql)
+    except PlanRefused as exc:
+        raise QueryError(exc.message, "validation", details=exc.details) from None
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        # Building the plan read the schema of every source it names, checked or not.
+        message = str(exc).split("\n\nResolved plan until failure")[0].strip()
+        message = redact(message, _names(frames), sql)
+        raise QueryError(f"The query could not be planned again: {message}", "sql") from None
+    return query
 
 
-def _tokens(sql: str) -> list[tuple[Any, str]]:
-    return [(token.token_type, token.text) for token in PolarsDialect().tokenize(sql)]
+def _names(frames: Mapping[str, pl.LazyFrame]) -> set[str]:
+    names = set(frames)
+    for frame in frames.values():
+        with contextlib.suppress(Exception):
+            names.update(frame.collect_schema().names())
+    return names
 
 
 def _scan(source: Provenance) -> pl.LazyFrame:
@@ -364,7 +375,7 @@ def _csv_url_code(name: str, source: Provenance) -> list[str]:
 
 def _string_literal(text: str) -> str:
     """A triple-quoted literal when that reads back exactly, else ``repr``."""
-    if '"""' not in text and "\\" not in text and not text.endswith('"'):
+    if '"""' not in text and "\\" not in text:
         return f'"""\n{text}\n"""'
     return repr(text)
 

@@ -46,7 +46,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ from ..errors import QueryError
 from ..models import QueryResult, TableSource, columns_of
 from ..settings import Settings
 from .ipc import ResultFile, read_result, remove, result_path
-from .sqlguard import guard
+from .sqlguard import GuardedQuery, guard
 from .worker import MEMORY_EXIT_CODE, MEMORY_MARKER, OOM_MARKER
 
 log = logging.getLogger("chatdf.engine")
@@ -81,6 +81,11 @@ class Engine:
     workdir
         A folder this session owns; the engine keeps its result files and
         worker logs in a subfolder it removes on close.
+    guard
+        The text check every query passes first: SQL and the registered
+        table names in, a :class:`~chatdf.engine.sqlguard.GuardedQuery` out
+        (the text a worker runs and the tables it reads). Workers check each
+        query's plan whatever this lets through.
 
     Notes
     -----
@@ -88,8 +93,15 @@ class Engine:
     :meth:`close_now` must be called from one event loop.
     """
 
-    def __init__(self, settings: Settings, workdir: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        workdir: Path,
+        *,
+        guard: Callable[[str, Iterable[str]], GuardedQuery] = guard,
+    ) -> None:
         self._settings = settings
+        self._guard = guard
         self._dir = Path(workdir) / f"engine-{uuid.uuid4().hex[:8]}"
         self._workers: set[_Worker] = set()
         self._idle: list[_Worker] = []
@@ -141,7 +153,7 @@ class Engine:
             read), timeout, memory, crashed, busy or cancelled.
         """
         limit = self._limit(timeout)
-        guarded = guard(sql, tables.keys())
+        guarded = self._guard(sql, tables.keys())
         started = time.perf_counter()
         request = {
             "op": "query",

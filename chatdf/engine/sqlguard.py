@@ -8,11 +8,14 @@ real SQL parser, never regexes) and lets through exactly one ``SELECT`` (or
 datasets or CTEs of the same query. Everything else is a
 ``QueryError(error_type="validation")`` that says what was refused and why.
 
-The parse must see the same code Polars will run, or a comment or string that
-the two parsers read differently could hide a ``read_csv`` from the guard. So
-Polars never gets the raw text: it gets sqlglot's own tokens at their original
-offsets with everything between them (comments, odd whitespace) blanked out.
-Line and column numbers in Polars' error messages still match the user's SQL.
+What was checked is what runs: Polars never gets the user's text. Two parsers
+can read one text differently (a dollar-quoted string to sqlglot is a
+placeholder, a subtraction and a comment to Polars), so Polars gets text that
+:func:`to_polars_sql` generates from the checked tree, in a plain form both
+parsers read alike: single-quoted strings, double-quoted names, no comments,
+placeholders or string prefixes. That text is parsed again and must give the
+same tree, or the query is refused. The plan check in the worker
+(:mod:`chatdf.engine.plan`) is the second, independent line.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
-from sqlglot.errors import ErrorLevel, ParseError, TokenError
+from sqlglot.errors import ErrorLevel, ParseError
 from sqlglot.tokens import Token, TokenType
 
 from ..errors import QueryError
@@ -117,14 +121,76 @@ _QUERY_STARTS = {TokenType.SELECT, TokenType.WITH, TokenType.L_PAREN}
 
 
 class PolarsDialect(DuckDB):
-    """sqlglot's DuckDB dialect read the way Polars' SQL parser reads text.
+    """sqlglot's DuckDB dialect, narrowed to read and write text as Polars' SQL does.
 
-    Both treat backslashes in strings literally, nest block comments and know
-    ``$$`` strings; Polars also accepts backtick-quoted identifiers.
+    Polars' parser (sqlparser-rs, generic dialect) reads backslashes in
+    strings literally, accepts backtick-quoted names, sorts nulls last going
+    up and first going down, and takes ``FLOAT`` for a 64-bit float. Function
+    calls stay as written (``exp.Anonymous``): DuckDB's typed functions would
+    come back out under DuckDB's names or argument orders (``LOG10(x)`` as
+    ``LOG(10, x)``, ``INITCAP`` as a page of regexes), which Polars reads
+    differently or not at all. Only calls with their own grammar keep
+    sqlglot's parsers.
     """
+
+    NULL_ORDERING = "nulls_are_large"
 
     class Tokenizer(DuckDB.Tokenizer):
         IDENTIFIERS = ['"', "`"]
+        KEYWORDS = {
+            **{k: v for k, v in DuckDB.Tokenizer.KEYWORDS.items() if k != "DIV"},
+            "FLOAT": TokenType.DOUBLE,
+        }
+
+    class Parser(DuckDB.Parser):
+        FUNCTIONS: dict[str, Any] = {}
+        FUNCTION_PARSERS = {
+            name: parser
+            for name, parser in DuckDB.Parser.FUNCTION_PARSERS.items()
+            if name in {"CAST", "TRY_CAST", "EXTRACT", "POSITION", "SUBSTRING", "TRIM"}
+        }
+        # DuckDB reads "@x" as ABS(x); Polars as a column "@x". Neither is wanted.
+        NO_PAREN_FUNCTION_PARSERS = {
+            name: parser
+            for name, parser in DuckDB.Parser.NO_PAREN_FUNCTION_PARSERS.items()
+            if name in {"ANY", "CASE", "IF"}
+        }
+        # DuckDB gives a bare DECIMAL a (18, 3) default; Polars' is (38, 9).
+        TYPE_CONVERTERS = {
+            k: v for k, v in DuckDB.Parser.TYPE_CONVERTERS.items() if k != exp.DType.DECIMAL
+        }
+
+    class Generator(DuckDB.Generator):
+        LIMIT_FETCH = "ALL"  # FETCH FIRST stays FETCH FIRST
+        TRANSFORMS = {
+            **DuckDB.Generator.TRANSFORMS,
+            exp.If: lambda self, e: self.func(
+                "IF", e.this, e.args.get("true"), e.args.get("false")
+            ),
+            exp.StrPosition: lambda self, e: (
+                f"POSITION({self.sql(e, 'substr')} IN {self.sql(e, 'this')})"
+                if not e.args.get("position") and not e.args.get("occurrence")
+                else self.function_fallback_sql(e)
+            ),
+            exp.RegexpLike: lambda self, e: (
+                self.func("REGEXP_LIKE", e.this, e.expression, e.args.get("flag"))
+                if e.args.get("flag")
+                else self.binary(e, "~")
+            ),
+            exp.RegexpILike: lambda self, e: self.binary(e, "~*"),
+        }
+
+        def extract_sql(self, expression: exp.Extract) -> str:
+            # The part as written: DuckDB would spell DOW as DAYOFWEEK.
+            return (
+                f"EXTRACT({self.sql(expression, 'this')} FROM {self.sql(expression, 'expression')})"
+            )
+
+        def identifier_sql(self, expression: exp.Identifier) -> str:
+            # Every name quoted: then no bare word is a name to one parser and a
+            # keyword to the other, and Polars reads "x" exactly as it reads x.
+            text = expression.name
+            return '"' + text.replace('"', '""') + '"'
 
 
 _DIALECT = PolarsDialect()
@@ -137,15 +203,18 @@ class GuardedQuery:
     Attributes
     ----------
     sql
-        The text to hand to Polars: the accepted tokens at their original
-        positions, comments blanked, no trailing semicolon.
+        The text to hand to Polars: :func:`to_polars_sql` of ``tree``.
     tables
         The registered datasets the query reads, spelled as registered, in order
         of first use (CTE names are not included).
+    tree
+        The checked statement (comments removed). A later step may rewrite it;
+        hand the result to :func:`to_polars_sql` again.
     """
 
     sql: str
     tables: list[str]
+    tree: exp.Expression = dataclasses.field(repr=False, compare=False)
 
 
 def guard(sql: str, allowed_tables: Iterable[str]) -> GuardedQuery:
@@ -180,6 +249,7 @@ def guard(sql: str, allowed_tables: Iterable[str]) -> GuardedQuery:
         raise _refuse(f"The query contains a control character (U+{ord(bad):04X}).", "control_char")
 
     tokens = _tokenize(sql)
+    _check_tokens(tokens, sql)
     statements = _split_statements(tokens)
     if not statements:
         raise _refuse("The query is empty: write one SELECT statement.", "empty")
@@ -196,7 +266,44 @@ def guard(sql: str, allowed_tables: Iterable[str]) -> GuardedQuery:
     _check_statement(tree)
     tables = _check_tables(tree, allowed_tables)
     _check_functions(tree)
-    return GuardedQuery(sql=_polars_text(sql, tokens), tables=tables)
+    _check_literals(tree)
+    for node in tree.walk():
+        node.comments = None
+    return GuardedQuery(sql=to_polars_sql(tree), tables=tables, tree=tree)
+
+
+def to_polars_sql(tree: exp.Expression, *, pretty: bool = False) -> str:
+    """The text Polars runs for ``tree``, proven to mean ``tree`` and nothing else.
+
+    The text is generated from the tree in :class:`PolarsDialect`, then checked
+    two ways: parsed again, it must give exactly the same tree; and it may hold
+    only tokens both parsers read alike (see :func:`_check_generated`).
+    ``pretty`` spreads it over indented lines (for code a person reads).
+
+    Raises
+    ------
+    QueryError
+        ``error_type="validation"`` (reason ``round_trip``) when either check
+        fails: the query uses a form that cannot be handed on safely.
+    """
+    tokens: list[Token] = []
+    try:
+        text = tree.sql(dialect=_DIALECT, comments=False, normalize_functions=False, pretty=pretty)
+        tokens = _DIALECT.tokenize(text)
+        again = _DIALECT.parser(error_level=ErrorLevel.RAISE).parse(list(tokens), text)
+        same = len(again) == 1 and again[0] is not None and _shape(again[0]) == _shape(tree)
+    except RecursionError:
+        raise _refuse("The query is nested too deeply to check.", "too_deep") from None
+    except Exception:  # noqa: BLE001 - what cannot be generated and read back is refused
+        same = False
+    if not same:
+        raise _refuse(
+            "The query uses a form that cannot be passed on to Polars exactly as checked; "
+            "write it more plainly.",
+            "round_trip",
+        )
+    _check_generated(text, tokens)
+    return text
 
 
 # -- steps -----------------------------------------------------------------------------
@@ -205,7 +312,7 @@ def guard(sql: str, allowed_tables: Iterable[str]) -> GuardedQuery:
 def _tokenize(sql: str) -> list[Token]:
     try:
         return _DIALECT.tokenize(sql)
-    except TokenError as exc:
+    except Exception as exc:  # noqa: BLE001 - TokenError, or the tokenizer tripping
         raise _refuse(f"Could not read the SQL: {_first_line(exc)}", "syntax") from None
 
 
@@ -235,6 +342,8 @@ def _parse(tokens: list[Token], sql: str) -> exp.Expression:
         raise _refuse(f"Could not parse the SQL{where}: {reason}.", "syntax") from None
     except RecursionError:
         raise _refuse("The query is nested too deeply to check.", "too_deep") from None
+    except Exception as exc:  # noqa: BLE001 - sqlglot tripping over odd text is still odd text
+        raise _refuse(f"Could not parse the SQL: {_first_line(exc)}.", "syntax") from None
     trees = [t for t in trees if t is not None]
     if len(trees) != 1:  # one token run is one statement; anything else is a parser surprise
         raise _refuse("Only one statement is allowed.", "multiple_statements")
@@ -288,7 +397,7 @@ def _check_tables(tree: exp.Expression, allowed_tables: Iterable[str]) -> list[s
             )
         if table.args.get("db") or table.args.get("catalog"):
             raise _refuse(
-                f"Qualified table names are not allowed (got {table.sql(dialect=_DIALECT)}): "
+                f"Qualified table names are not allowed (got {'.'.join(p.name for p in table.parts)}): "
                 "use the dataset name alone.",
                 "qualified_table",
             )
@@ -322,13 +431,186 @@ def _check_functions(tree: exp.Expression) -> None:
             )
 
 
-def _polars_text(sql: str, tokens: list[Token]) -> str:
-    """The accepted tokens at their original offsets, with the gaps blanked."""
-    first, last = tokens[0].start, tokens[-1].end + 1
-    keep = bytearray(last - first)  # 1 where a token's characters are
+# Token kinds Polars reads differently from sqlglot, or not at all. Refused in
+# the user's text with a message that names them.
+_PLACEHOLDERS = {TokenType.PARAMETER, TokenType.PLACEHOLDER, TokenType.SESSION_PARAMETER}
+_PREFIXED_STRINGS = {
+    TokenType.BYTE_STRING,
+    TokenType.NATIONAL_STRING,
+    TokenType.RAW_STRING,
+    TokenType.HEX_STRING,
+    TokenType.BIT_STRING,
+    TokenType.UNICODE_STRING,
+}
+_ODD_LITERALS = tuple(
+    getattr(exp, name)
+    for name in (
+        "Placeholder",
+        "Parameter",
+        "SessionParameter",
+        "ByteString",
+        "National",
+        "RawString",
+        "HexString",
+        "BitString",
+        "UnicodeString",
+        "Heredoc",
+    )
+    if hasattr(exp, name)
+)
+_STRING_PREFIXES = {"e", "n", "x", "b", "r", "u", "&", "br", "rb"}
+_WORD = re.compile(r"[\w'\"&]")
+# What generated text may hold outside its strings and quoted names.
+_GENERATED_CHARS = re.compile(r"[A-Za-z0-9_ \n(),.*+\-/%<>=!|~:\[\]&]*")
+_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _check_tokens(tokens: list[Token], sql: str) -> None:
+    """Refuse the token kinds whose reading differs between sqlglot and Polars."""
+    previous = None
     for token in tokens:
-        keep[token.start - first : token.end + 1 - first] = b"\x01" * (token.end + 1 - token.start)
-    return "".join(ch if keep[i] or ch == "\n" else " " for i, ch in enumerate(sql[first:last]))
+        kind = token.token_type
+        if kind in _PLACEHOLDERS or (kind == TokenType.COLON and _named_placeholder(sql, token)):
+            raise _refuse(
+                "Query parameters and placeholders ($1, $name, ?, :name, @name) are not "
+                "supported: write the values into the query.",
+                "placeholder",
+            )
+        if kind == TokenType.HEREDOC_STRING:
+            raise _refuse(
+                "Dollar-quoted strings ($$...$$, $tag$...$tag$) are not supported: use "
+                "single quotes, doubling any quote inside ('it''s').",
+                "dollar_quoted",
+            )
+        if kind in _PREFIXED_STRINGS or (
+            kind == TokenType.STRING
+            and previous is not None
+            and previous.end + 1 == token.start
+            and previous.text.casefold() in _STRING_PREFIXES
+        ):
+            raise _refuse(
+                "Strings with a prefix (E'...', N'...', X'...', U&'...') are not supported: "
+                "use plain single-quoted strings.",
+                "string_prefix",
+            )
+        previous = token
+
+
+def _named_placeholder(sql: str, colon: Token) -> bool:
+    """``:name`` (a word right after the colon, none right before: not ``x[a:b]``)."""
+    after, before = colon.end + 1, colon.start - 1
+    return (
+        after < len(sql)
+        and bool(_WORD.match(sql[after]))
+        and not (before >= 0 and _WORD.match(sql[before]))
+    )
+
+
+def _glued(sql: str, left: int, right: int) -> bool:
+    """True when the characters at ``left`` and ``right`` touch and both belong to words."""
+    return (
+        0 <= left
+        and right < len(sql)
+        and bool(_WORD.match(sql[left]))
+        and bool(_WORD.match(sql[right]))
+    )
+
+
+def _check_literals(tree: exp.Expression) -> None:
+    for node in tree.walk():
+        if isinstance(node, _ODD_LITERALS):
+            raise _refuse(
+                f"{node.key.replace('_', ' ').capitalize()} values are not supported: "
+                "write plain values into the query.",
+                "placeholder" if isinstance(node, (exp.Placeholder, exp.Parameter)) else "literal",
+            )
+
+
+def _check_generated(text: str, tokens: list[Token]) -> None:
+    """Prove that Polars will split ``text`` into the ``tokens`` sqlglot did.
+
+    Strings and quoted names must be in their one plain spelling, nothing may
+    touch a string's opening quote (a prefix), numbers must be plain decimals,
+    and the rest may hold only ASCII words, spaces and operators: no comment
+    markers, ``$``, ``?``, ``@``, ``#``, backslashes or backticks.
+    """
+    problem = None
+    outside: list[str] = []
+    last = 0
+    for i, token in enumerate(tokens):
+        raw = text[token.start : token.end + 1]
+        kind = token.token_type
+        if token.comments:
+            problem = "comment"
+        elif kind == TokenType.STRING and (
+            raw != "'" + token.text.replace("'", "''") + "'"
+            or _glued(text, token.start - 1, token.start)
+        ):
+            problem = "string"
+        elif kind == TokenType.IDENTIFIER and raw != '"' + token.text.replace('"', '""') + '"':
+            problem = "name"
+        elif kind == TokenType.NUMBER and (
+            not _NUMBER.fullmatch(raw) or _glued(text, token.end, token.end + 1)
+        ):
+            problem = "number"
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
+        name = token.text.casefold()
+        if (
+            following is not None
+            and following.token_type == TokenType.L_PAREN
+            and (name.startswith(_READER_PREFIXES) or name in _READER_NAMES)
+        ):
+            problem = f"reader {name}"
+        if problem:
+            break
+        if kind not in (TokenType.STRING, TokenType.IDENTIFIER):
+            outside.append(text[last : token.end + 1])
+        else:
+            outside.append(text[last : token.start] + " ")
+        last = token.end + 1
+    rest = "".join(outside) + text[last:]
+    if problem is None and (
+        not _GENERATED_CHARS.fullmatch(rest)
+        or any(marker in rest for marker in ("--", "/*", "*/"))
+        or ":" in rest.replace("::", "  ")
+    ):
+        problem = "characters"
+    if problem:
+        raise _refuse(
+            "The query uses a form that cannot be passed on to Polars exactly as checked "
+            f"({problem}); write it more plainly.",
+            "round_trip",
+        )
+
+
+def _shape(tree: exp.Expression) -> list[tuple[Any, ...]]:
+    """Every node of ``tree`` in order, with its exact values (no comments, positions).
+
+    sqlglot's own ``==`` ignores the case of strings; this does not. Whether a
+    name was quoted is left out: Polars reads a quoted name as the same name
+    unquoted (case-sensitive either way), and generated text quotes them all.
+    """
+    shape: list[tuple[Any, ...]] = []
+    stack: list[tuple[exp.Expression, str]] = [(tree, "")]
+    while stack:
+        node, where = stack.pop()
+        values: list[tuple[Any, ...]] = []
+        children: list[tuple[exp.Expression, str]] = []
+        for key in sorted(node.args):
+            value = node.args[key]
+            items = value if isinstance(value, list) else [value]
+            for index, item in enumerate(items):
+                if isinstance(item, exp.Expression):
+                    children.append((item, f"{key}.{index}"))
+                elif (
+                    item is not None
+                    and item is not False
+                    and not (key == "quoted" and isinstance(node, exp.Identifier))
+                ):  # every name is generated quoted; Polars reads "x" as x
+                    values.append((key, index, type(item).__name__, repr(item)))
+        shape.append((where, type(node).__name__, tuple(values), len(children)))
+        stack.extend(reversed(children))
+    return shape
 
 
 # -- naming ----------------------------------------------------------------------------
@@ -370,4 +652,4 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["GuardedQuery", "MAX_SQL_CHARS", "PolarsDialect", "guard"]
+__all__ = ["MAX_SQL_CHARS", "GuardedQuery", "PolarsDialect", "guard", "to_polars_sql"]

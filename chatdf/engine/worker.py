@@ -1,7 +1,8 @@
 """The main loop of one query worker process.
 
 A worker registers the tables a request names in a fresh ``pl.SQLContext``,
-runs the (already guarded) SQL and streams the result to an Arrow IPC file
+plans the (already guarded) SQL, refuses the plan unless it reads only those
+tables' sources (``plan.py``), and streams the result to an Arrow IPC file
 that the kernel memory-maps. It answers each request on its pipe with a small
 dict, never with rows.
 
@@ -29,6 +30,8 @@ grid uses them to page large sorted results without sorting in the kernel.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import json
 import os
 import select
@@ -92,6 +95,7 @@ def main(
         fh.write("1000")
     state = _State()
     _start_watchdog(lifeline_fd, kernel_pid, state, memory_mb)
+    _plan()  # a worker that cannot check plans must not start
 
     import polars as pl
 
@@ -117,16 +121,53 @@ def main(
 def _run(pl: Any, request: dict[str, Any], frames: OrderedDict) -> dict[str, Any]:
     started = time.perf_counter()
     out = request["out"]
+    plan = _plan()
+    registered: list[Any] = []
+    checked = False
     try:
         ctx = pl.SQLContext()
         for spec in request["tables"]:
-            ctx.register(spec["name"], _frame(pl, spec, frames))
+            registered.append(_frame(pl, spec, frames))
+            ctx.register(spec["name"], registered[-1])
         query = ctx.execute(request["sql"], eager=False)
+        # Whatever the text said: the plan may read the registered sources only.
+        plan.check_plan(query, plan.allowed_sources(registered), request["sql"])
+        checked = True
         query.sink_ipc(out, compression="uncompressed")
+    except plan.PlanRefused as exc:
+        _remove(out)
+        return {"ok": False, **_error("validation", exc.message, exc.details)}
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a reply
         _remove(out)
-        return {"ok": False, **_describe(pl, exc, request["tables"])}
+        reply = {"ok": False, **_describe(pl, exc, request["tables"])}
+        if not checked:  # may quote the schema of a source the plan check never saw
+            reply["message"] = plan.redact(
+                reply["message"], _known_names(request, registered), request["sql"]
+            )
+        return reply
     return {"ok": True, "elapsed_ms": (time.perf_counter() - started) * 1000}
+
+
+@functools.cache
+def _plan() -> Any:
+    """``plan.py`` beside this file, loaded by path (this script imports no chatdf)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plan.py")
+    spec = importlib.util.spec_from_file_location("chatdf_worker_plan", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the plan check from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _known_names(request: dict[str, Any], registered: list[Any]) -> set[str]:
+    """Table and column names of the registered datasets (safe to quote in errors)."""
+    names = {spec["name"] for spec in request["tables"]}
+    for frame in registered:
+        with contextlib.suppress(Exception):
+            names.update(frame.collect_schema().names())
+    return names
 
 
 def _frame(pl: Any, spec: dict[str, Any], frames: OrderedDict) -> Any:

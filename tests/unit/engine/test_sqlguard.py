@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from sqlglot import exp
 
 from chatdf.engine import Engine, guard
-from chatdf.engine.sqlguard import MAX_SQL_CHARS
+from chatdf.engine.sqlguard import MAX_SQL_CHARS, PolarsDialect, to_polars_sql
 from chatdf.errors import QueryError
 from chatdf.models import TableSource
 
@@ -119,11 +120,103 @@ def test_read_only_queries_pass_with_the_tables_they_read(sql: str, tables: list
     assert guard(sql, ALLOWED).tables == tables
 
 
-def test_polars_gets_the_tokens_without_comments_at_the_same_positions() -> None:
+def test_polars_gets_text_generated_from_the_checked_tree() -> None:
     sql = "SELECT id -- the key\n  /* nested /* comment */ still */ FROM people;  "
     guarded = guard(sql, ALLOWED)
-    blank_1, blank_2 = " " * len(" -- the key"), " " * len("  /* nested /* comment */ still */ ")
-    assert guarded.sql == f"SELECT id{blank_1}\n{blank_2}FROM people"
+    assert guarded.sql == 'SELECT "id" FROM "people"'  # every name quoted
+    assert guarded.tree.sql() == "SELECT id FROM people"  # comments are gone from the tree too
+    assert to_polars_sql(guarded.tree) == guarded.sql
+
+
+REPRODUCTION = (
+    "SELECT b FROM t WINDOW w AS (ORDER BY $a-b$) UNION ALL SELECT * FROM "
+    "read_csv('/etc/passwd', has_header => false, separator => '|') --$a-b$)"
+)
+
+
+def test_the_dollar_quote_reproduction_never_reaches_polars() -> None:
+    # sqlglot reads $a-b$ ... $a-b$ as one string; Polars as a placeholder, a
+    # subtraction and a comment that hides the closing tag.
+    with pytest.raises(QueryError) as caught:
+        guard(REPRODUCTION, ["t"])
+    assert caught.value.error_type == "validation"
+    assert caught.value.details["reason"] == "dollar_quoted"
+
+
+# Inputs two parsers read differently; each refused with a reason that says why.
+DIFFERENTIALS = {
+    "$1": ("SELECT $1 FROM people", "placeholder"),
+    "$name": ("SELECT $a FROM people", "placeholder"),
+    "?": ("SELECT ? FROM people", "placeholder"),
+    ":name": ("SELECT * FROM people WHERE id = :id", "placeholder"),
+    "@name (DuckDB's ABS, Polars' column)": ("SELECT @id FROM people", "placeholder"),
+    "@@session": ("SELECT @@version FROM people", "placeholder"),
+    "$$ string": ("SELECT $$abc$$ AS s FROM people", "dollar_quoted"),
+    "$tag$ string": ("SELECT $q$it's$q$ AS s FROM people", "dollar_quoted"),
+    "E'' escapes": ("SELECT E'a\\'b' AS s FROM people", "string_prefix"),
+    "N'' string": ("SELECT N'abc' AS s FROM people", "string_prefix"),
+    "X'' bytes": ("SELECT X'41' AS s FROM people", "string_prefix"),
+    "B'' bits": ("SELECT B'01' AS s FROM people", "string_prefix"),
+    "U&'' unicode escapes": ("SELECT U&'\\0041' AS s FROM people", "string_prefix"),
+    "r'' raw string": ("SELECT r'a\\b' AS s FROM people", "string_prefix"),
+}
+
+
+@pytest.mark.parametrize("sql, reason", list(DIFFERENTIALS.values()), ids=list(DIFFERENTIALS))
+def test_text_polars_reads_differently_is_refused_with_a_reason(sql: str, reason: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        guard(sql, ALLOWED)
+    assert caught.value.error_type == "validation"
+    assert caught.value.details["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    "sql", [REPRODUCTION, "SELECT $1 AS x", "SELECT ? AS x", "SELECT $$a$$ AS x"]
+)
+def test_generation_alone_refuses_what_it_cannot_pass_on_exactly(sql: str) -> None:
+    # to_polars_sql proves its own output, whatever tree it is handed (a later
+    # rewrite step may hand it trees the guard never saw).
+    tree = PolarsDialect().parse(sql)[0]
+    with pytest.raises(QueryError) as caught:
+        to_polars_sql(tree)
+    assert caught.value.details["reason"] == "round_trip"
+
+
+def test_a_name_that_looks_like_code_stays_one_name() -> None:
+    # No parser produces this tree; a rewrite step could. It must stay one name.
+    name = "x */ FROM read_csv('/etc/passwd') /* -- $a$"
+    tree = PolarsDialect().parse("SELECT 1 AS y")[0]
+    tree.expressions[0].set("alias", exp.to_identifier(name))
+    assert pl.SQLContext().execute(to_polars_sql(tree), eager=True).columns == [name]
+
+
+LITERALS = [
+    "it's",
+    "back\\slash\\",
+    "two\n    lines",
+    "-- not a comment",
+    "/* not a comment */",
+    "$$ not a dollar quote $a$",
+    "ünï ☃ 𝄞",
+    '"double" and `back`',
+    "?:name@x",
+    "",
+]
+
+
+@pytest.mark.parametrize("value", LITERALS)
+def test_string_values_reach_polars_unchanged(value: str) -> None:
+    quoted = "'" + value.replace("'", "''") + "'"
+    guarded = guard(f"SELECT {quoted} AS v, 1 AS n", ALLOWED)
+    assert pl.SQLContext().execute(guarded.sql, eager=True).to_dicts() == [{"v": value, "n": 1}]
+
+
+@pytest.mark.parametrize("name", ["Order Date", 'say "hi"', "größe", "select", "a--b", "x/*y"])
+def test_column_names_reach_polars_unchanged(name: str) -> None:
+    frame = pl.DataFrame({name: [1]})
+    quoted = '"' + name.replace('"', '""') + '"'
+    guarded = guard(f"SELECT {quoted} FROM people", ["people"])
+    assert pl.SQLContext(people=frame).execute(guarded.sql, eager=True).columns == [name]
 
 
 def test_a_reader_hidden_by_nested_comments_never_reaches_polars() -> None:

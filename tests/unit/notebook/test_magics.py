@@ -276,7 +276,7 @@ def test_export_and_code_magics(
 
     shell.run_line_magic("chatdf", "code")
     code = shell.rl_next_input
-    assert "pl.scan_parquet(" in code and "ORDER BY price" in code
+    assert "pl.scan_parquet(" in code and "ORDER BY\n  \"price\"" in code  # as generated
     namespace: dict = {}
     exec(code, namespace)
     assert_frame_equal(namespace["result"], shell.user_ns["_chatdf"])
