@@ -38,13 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
 sys.path.insert(0, str(ROOT))
 
-import polars as pl  # noqa: E402
-import psutil  # noqa: E402
+import polars as pl
+import psutil
 
-from chatdf.datasets import DatasetRegistry  # noqa: E402
-from chatdf.engine import Engine  # noqa: E402
-from chatdf.models import TableSource  # noqa: E402
-from chatdf.settings import load_settings  # noqa: E402
+from chatdf.datasets import DatasetRegistry
+from chatdf.engine import Engine
+from chatdf.models import TableSource
+from chatdf.settings import load_settings
 
 QUERIES = {
     "full scan": "SELECT COUNT(*) AS n, SUM(value) AS v, MAX(name) AS top, "

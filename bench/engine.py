@@ -51,13 +51,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
 sys.path.insert(0, str(ROOT))
 
-import polars as pl  # noqa: E402
-import psutil  # noqa: E402
+import polars as pl
+import psutil
 
-from chatdf.engine import Engine  # noqa: E402
-from chatdf.errors import QueryError  # noqa: E402
-from chatdf.models import TableSource  # noqa: E402
-from chatdf.settings import load_settings  # noqa: E402
+from chatdf.engine import Engine
+from chatdf.errors import QueryError
+from chatdf.models import TableSource
+from chatdf.settings import load_settings
 
 TPCH_TABLES = ["lineitem", "orders", "customer", "supplier", "nation", "region", "part", "partsupp"]
 

@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import polars as pl  # noqa: E402
-from engine import TPCH_QUERIES, TPCH_TABLES, ensure_tpch, table  # noqa: E402
+import polars as pl
+from engine import TPCH_QUERIES, TPCH_TABLES, ensure_tpch, table
 
-from chatdf.engine.plan import allowed_sources, check_plan  # noqa: E402
-from chatdf.engine.sqlguard import _DIALECT, guard, to_polars_sql  # noqa: E402
+from chatdf.engine.plan import allowed_sources, check_plan
+from chatdf.engine.sqlguard import _DIALECT, guard, to_polars_sql
 
 
 def median_ms(fn: Callable[[], Any], repeats: int) -> float:

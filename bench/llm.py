@@ -34,10 +34,9 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import polars as pl
 from google import genai
 from google.genai import types
-
-import polars as pl
 
 from chatdf import ChatDF, QueryError
 from chatdf.llm.client import GeminiClient

@@ -11,7 +11,7 @@ which is what a restored conversation sends back, and the chart the model drew
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from google.genai import types
 from pydantic import ValidationError
@@ -25,7 +25,9 @@ log = logging.getLogger("chatdf.conversation")
 
 def messages_for(exchange: Exchange, answer: Answer, result: QueryResult | None) -> list[NewMessage]:
     """The stored messages of one finished (or stopped, or failed) turn."""
-    status = "stopped" if answer.stopped else "error" if answer.error else "complete"
+    status: Literal["complete", "stopped", "error"] = (
+        "stopped" if answer.stopped else "error" if answer.error else "complete"
+    )
     messages = [NewMessage(role="user", content=exchange.question)]
     for call in exchange.calls:
         messages.append(

@@ -135,7 +135,7 @@ def sniff_csv(
     separator = _separator(decoded, _prefers_tabs(url, mime))
     try:
         pl.read_csv(io.BytesIO(whole), separator=separator, infer_schema_length=None)
-    except Exception as exc:  # Polars raises many types; all mean "not a CSV it can read"
+    except Exception as exc:  # noqa: BLE001 - Polars raises many types; all mean "not a CSV it can read"
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise _not_csv(url, f"Polars could not read it as CSV ({message})") from None
     return CsvLayout(separator, compression, rows)

@@ -1167,7 +1167,7 @@ def _row_hash(frame: Any, kind: str) -> str | None:
                 hashes = pl.from_pandas(frame).hash_rows(seed=0).to_numpy()
         else:
             hashes = frame.hash_rows(seed=0).to_numpy()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a frame that cannot be hashed is not fingerprinted
         return None
     return hashlib.blake2b(hashes.tobytes(), digest_size=16).hexdigest()
 
@@ -1285,7 +1285,7 @@ def _csv_schema(location: str, options: CsvOptions, url: str, *, remote: bool) -
     try:
         scan = pl.scan_csv(location, **options.scan_arguments(), storage_options=storage)
         return scan.collect_schema()
-    except Exception as exc:  # Polars raises many types; all mean "unreadable"
+    except Exception as exc:  # noqa: BLE001 - Polars raises many types; all mean "unreadable"
         failure = egress_failure(str(exc))
         if failure is not None:  # refused or failed in the egress path (e.g. a redirect)
             raise DatasetError(
@@ -1308,7 +1308,7 @@ def _parquet_schema_and_rows(location: str, what: str) -> tuple[pl.Schema, int]:
         schema = scan.collect_schema()
         # Polars answers len() of a parquet scan from the footer metadata.
         rows = scan.select(pl.len()).collect().item()
-    except Exception as exc:  # Polars raises many types; all mean "unreadable"
+    except Exception as exc:  # noqa: BLE001 - Polars raises many types; all mean "unreadable"
         raise DatasetError(
             f"Not a valid parquet file: could not read the schema from the {what} "
             f"({_polars_message(exc)}).",
@@ -1323,7 +1323,7 @@ def _url_schema_and_rows(location: str, url: str) -> tuple[pl.Schema, int]:
         scan = pl.scan_parquet(location, storage_options=POLARS_STORAGE_OPTIONS)
         schema = scan.collect_schema()
         rows = scan.select(pl.len()).collect().item()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - Polars raises many types; all mean "unreadable"
         failure = egress_failure(str(exc))
         if failure is not None:  # refused or failed in the egress path (e.g. a redirect)
             raise DatasetError(
@@ -1372,7 +1372,7 @@ def _read_local(text: str) -> _Loaded:
         scan = pl.scan_csv(pattern)
         schema = scan.collect_schema()
         rows = int(scan.select(pl.len()).collect().item())
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - Polars raises many types; all mean "unreadable"
         raise DatasetError(
             f"Could not read the CSV file {text!r}: {_polars_message(exc)}",
             details={"source": text},
@@ -1451,16 +1451,16 @@ def _write_frame(source: Any, path: Path) -> _Loaded:
             schema, rows = scan.collect_schema(), int(scan.select(pl.len()).collect().item())
         else:
             if isinstance(source, pl.DataFrame):
-                frame = source
+                converted: pl.DataFrame | pl.Series = source
             elif label == "<pandas.DataFrame>":
-                frame = pl.from_pandas(source)
+                converted = pl.from_pandas(source)
             else:
-                frame = pl.from_arrow(source)
-            if not isinstance(frame, pl.DataFrame):  # pragma: no cover - from_arrow of a Table
-                frame = frame.to_frame()
+                converted = pl.from_arrow(source)
+            # from_arrow of a Table gives a frame; of an array, a Series.
+            frame = converted if isinstance(converted, pl.DataFrame) else converted.to_frame()
             frame.write_ipc(path, compression="uncompressed")
             schema, rows = frame.schema, frame.height
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to write the frame becomes a DatasetError
         _unlink(path)
         raise DatasetError(
             f"Could not load the {label[1:-1]}: {_polars_message(exc)}",

@@ -222,14 +222,10 @@ class Pager:
     async def _compute(
         self, result: QueryResult, keys: list[tuple[int, bool]], where: pl.Expr | None
     ) -> pl.Series:
-        in_worker = (
-            self.engine is not None
-            and result.file is not None
-            and result.nbytes > self.kernel_order_bytes
-        )
+        engine, file = self.engine, result.file
         try:
-            if in_worker:
-                return await self.engine.order(result.file, keys, where)  # type: ignore[union-attr]
+            if engine is not None and file is not None and result.nbytes > self.kernel_order_bytes:
+                return await engine.order(file, keys, where)
             return await asyncio.to_thread(_kernel_order, result, keys, where)
         except pl.exceptions.PolarsError as exc:
             raise self._unsortable(result, keys, str(exc)) from None
@@ -256,7 +252,7 @@ class Pager:
         def size(task: asyncio.Task[pl.Series]) -> int:
             if not task.done() or task.cancelled() or task.exception() is not None:
                 return 0
-            return task.result().estimated_size()
+            return int(task.result().estimated_size())
 
         while len(self._orders) > 1 and (
             len(self._orders) > self.max_orders

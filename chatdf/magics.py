@@ -244,6 +244,7 @@ class ChatDFMagics(Magics):
 
     def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell=shell, config=shell.config)
+        self.shell: InteractiveShell = shell  # never None once loaded (Magics types it Optional)
         self._chat: ChatDF | None = None
         self._placement = SidebarPlacement(self.sidebar_title)
 
@@ -523,7 +524,7 @@ def _stream(chat: ChatDF, question: str) -> Iterator[Event]:
     def run() -> None:
         try:
             asyncio.run(consume())
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
             events.put(exc)
         finally:
             events.put(done)

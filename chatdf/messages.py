@@ -370,8 +370,9 @@ def transcript_from(records: list[MessageRecord]) -> list[dict[str, Any]]:
             payload = record.tool_payload if isinstance(record.tool_payload, dict) else {}
             if record.sql_query:
                 sql.append(record.sql_query)
-            if record.status == "complete" and isinstance(payload.get("result_id"), str):
-                result_id = payload["result_id"]
+            found = payload.get("result_id")
+            if record.status == "complete" and isinstance(found, str):
+                result_id = found
         else:
             payload = record.tool_payload if isinstance(record.tool_payload, dict) else {}
             preview = record.result_preview
@@ -384,7 +385,8 @@ def transcript_from(records: list[MessageRecord]) -> list[dict[str, Any]]:
                     total_rows=preview.total_rows,
                     column_count=len(preview.columns),
                 )
-            error = payload.get("error") if isinstance(payload.get("error"), dict) else None
+            stored_error = payload.get("error")
+            error = stored_error if isinstance(stored_error, dict) else None
             stored = payload.get("chart")
             chart = (
                 {k: stored.get(k) for k in ("id", "title", "mark", "rows", "source_rows", "result_id", "reduced")}

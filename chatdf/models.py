@@ -134,7 +134,7 @@ class QueryResult(BaseModel):
         """Its size: the result file's bytes, else the frame's estimated size."""
         if self._file is not None:
             return self._file.size
-        return self.data.estimated_size()
+        return int(self.data.estimated_size())
 
     def slice(self, offset: int, length: int) -> pl.DataFrame:
         """Rows ``offset`` .. ``offset + length``."""

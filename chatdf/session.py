@@ -491,7 +491,7 @@ def _release(
                 runtime.run(account.aclose(), timeout=5)
             runtime.run(llm.aclose(), timeout=5)
             runtime.run(engine.close(), timeout=10)
-    except Exception:
+    except Exception:  # noqa: BLE001 - closing must not raise; the engine still goes
         engine.close_now()
     finally:
         registry.close()

@@ -485,7 +485,7 @@ def _problem(rows: Sequence[Any]) -> str | None:
 
 async def _check_integrity(conn: aiosqlite.Connection, location: str) -> None:
     async with conn.execute(QUICK_CHECK) as cursor:
-        problem = _problem(await cursor.fetchall())
+        problem = _problem(list(await cursor.fetchall()))
     if problem is not None:
         raise StoreError(
             f"The history database {location} is damaged ({problem}).",

@@ -358,13 +358,17 @@ class ChatDF(anywidget.AnyWidget):
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Event | BaseException] = asyncio.Queue()
 
+        def put(item: Event | BaseException) -> None:
+            queue.put_nowait(item)
+
         def forward(event: Event) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+            loop.call_soon_threadsafe(put, event)
 
         def failed(future: concurrent.futures.Future[Answer]) -> None:
             # ask() itself raised (empty question, a turn already running): end the iteration.
-            if not future.cancelled() and future.exception() is not None:
-                loop.call_soon_threadsafe(queue.put_nowait, future.exception())
+            error = None if future.cancelled() else future.exception()
+            if error is not None:
+                loop.call_soon_threadsafe(put, error)
 
         message_id = self._start_turn(question)
         future = self._session.runtime.submit(self._run_turn(question, message_id, emit=forward))
@@ -407,7 +411,7 @@ class ChatDF(anywidget.AnyWidget):
         self._show_conversation(conversation)
         return conversation
 
-    def open(self, conversation_id: str | None = None) -> Conversation | None:  # type: ignore[override]
+    def open(self, conversation_id: str | None = None) -> Conversation | None:
         """ipywidgets' ``Widget.open()`` (opens the comm); with an id, :meth:`open_conversation`.
 
         ``open(id)`` is kept for compatibility; ``open_conversation(id)`` is the
@@ -622,7 +626,8 @@ class ChatDF(anywidget.AnyWidget):
             self._reply(request.id, error=_error("closed", exc.message, reason="closed"))
             return
         self._requests[request.id] = future
-        future.add_done_callback(lambda _f, rid=request.id: self._requests.pop(rid, None))
+        request_id: str = request.id
+        future.add_done_callback(lambda _f: self._requests.pop(request_id, None))
 
     def _on_bundle_request(self, request_id: Any) -> None:
         """Send the UI bundle to the loader (see ``_esm``); read from disk, so a rebuild shows."""

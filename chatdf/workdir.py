@@ -42,7 +42,7 @@ def remove_orphans(parent: Path | str | None = None) -> list[Path]:
     folder. Returns the folders removed.
     """
     root = Path(parent) if parent is not None else Path(tempfile.gettempdir())
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(root.glob(PREFIX + "*"))
     except OSError:

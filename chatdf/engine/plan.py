@@ -174,7 +174,7 @@ def read_sources(frame: Any) -> Sources:
     # Resolve schemas first, with the GIL released (visit() keeps it while it
     # reads a remote footer); visit() then finds them cached.
     frame.collect_schema()
-    traverser = getattr(getattr(frame, "_ldf", None), "visit", lambda: None)()
+    traverser: Any = getattr(getattr(frame, "_ldf", None), "visit", lambda: None)()
     if not all(hasattr(traverser, m) for m in ("get_node", "get_inputs", "view_current_node")):
         raise PlanRefused(
             "This version of Polars does not let chatdf inspect query plans, so queries "

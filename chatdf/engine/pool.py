@@ -163,7 +163,7 @@ class Engine:
         out = await self._call(request, limit)
         try:
             file = await asyncio.to_thread(ResultFile, out)
-        except Exception as exc:  # a truncated or vanished file: the worker's answer is lost
+        except Exception as exc:  # noqa: BLE001 - a truncated or vanished file: the worker's answer is lost
             raise QueryError(
                 f"The query ran but its result could not be read: {exc}", "crashed"
             ) from None
@@ -217,7 +217,7 @@ class Engine:
         out = await self._call(request, limit)
         try:
             return (await asyncio.to_thread(read_result, out)).to_series()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - an unreadable order file is a crashed worker
             raise QueryError(f"The sorted order could not be read: {exc}", "crashed") from None
 
     def _limit(self, timeout: float | None) -> float:
@@ -342,7 +342,7 @@ class Engine:
             if self._closed:
                 raise RuntimeError("engine closed")
             worker = await loop.run_in_executor(self._spawner, self._start_worker)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to start a worker is reported to the waiters
             self._starting -= 1
             if self._closed:
                 return

@@ -142,7 +142,7 @@ class PolarsDialect(DuckDB):
             "FLOAT": TokenType.DOUBLE,
         }
 
-    class Parser(DuckDB.Parser):
+    class Parser(DuckDB.Parser):  # type: ignore[valid-type,misc]  # sqlglot types it as a variable
         FUNCTIONS: dict[str, Any] = {}
         FUNCTION_PARSERS = {
             name: parser
@@ -160,7 +160,7 @@ class PolarsDialect(DuckDB):
             k: v for k, v in DuckDB.Parser.TYPE_CONVERTERS.items() if k != exp.DType.DECIMAL
         }
 
-    class Generator(DuckDB.Generator):
+    class Generator(DuckDB.Generator):  # type: ignore[valid-type,misc]
         LIMIT_FETCH = "ALL"  # FETCH FIRST stays FETCH FIRST
         TRANSFORMS = {
             **DuckDB.Generator.TRANSFORMS,
@@ -291,7 +291,11 @@ def to_polars_sql(tree: exp.Expression, *, pretty: bool = False) -> str:
         text = tree.sql(dialect=_DIALECT, comments=False, normalize_functions=False, pretty=pretty)
         tokens = _DIALECT.tokenize(text)
         again = _DIALECT.parser(error_level=ErrorLevel.RAISE).parse(list(tokens), text)
-        same = len(again) == 1 and again[0] is not None and _shape(again[0]) == _shape(tree)
+        same = (
+            len(again) == 1
+            and isinstance(again[0], exp.Expression)
+            and _shape(again[0]) == _shape(tree)
+        )
     except RecursionError:
         raise _refuse("The query is nested too deeply to check.", "too_deep") from None
     except Exception:  # noqa: BLE001 - what cannot be generated and read back is refused
@@ -344,10 +348,10 @@ def _parse(tokens: list[Token], sql: str) -> exp.Expression:
         raise _refuse("The query is nested too deeply to check.", "too_deep") from None
     except Exception as exc:  # noqa: BLE001 - sqlglot tripping over odd text is still odd text
         raise _refuse(f"Could not parse the SQL: {_first_line(exc)}.", "syntax") from None
-    trees = [t for t in trees if t is not None]
-    if len(trees) != 1:  # one token run is one statement; anything else is a parser surprise
+    found = [t for t in trees if isinstance(t, exp.Expression)]
+    if len(found) != 1:  # one token run is one statement; anything else is a parser surprise
         raise _refuse("Only one statement is allowed.", "multiple_statements")
-    return trees[0]
+    return found[0]
 
 
 def _check_statement(tree: exp.Expression) -> None:
@@ -509,7 +513,7 @@ def _named_placeholder(sql: str, colon: Token) -> bool:
 def _glued(sql: str, left: int, right: int) -> bool:
     """True when the characters at ``left`` and ``right`` touch and both belong to words."""
     return (
-        0 <= left
+        left >= 0
         and right < len(sql)
         and bool(_WORD.match(sql[left]))
         and bool(_WORD.match(sql[right]))

@@ -431,9 +431,11 @@ def _seconds(value: Any) -> float | None:
 
 def _api_error_fields(exc: genai_errors.APIError) -> tuple[str, list[dict[str, Any]]]:
     """The server's message and its ``details`` list from an SDK APIError."""
-    body = exc.details if isinstance(exc.details, dict) else {}
-    inner = body.get("error") if isinstance(body.get("error"), dict) else body
-    details = inner.get("details") if isinstance(inner.get("details"), list) else []
+    body: dict[str, Any] = exc.details if isinstance(exc.details, dict) else {}
+    nested = body.get("error")
+    inner: dict[str, Any] = nested if isinstance(nested, dict) else body
+    listed = inner.get("details")
+    details: list[Any] = listed if isinstance(listed, list) else []
     return str(exc.message or inner.get("message") or ""), [
         d for d in details if isinstance(d, dict)
     ]
@@ -528,7 +530,7 @@ class GeminiClient:
             opened: list[Any] = []
             _OPENED.set(opened)
             try:
-                responses = await sdk.aio.models.generate_content_stream(
+                responses: Any = await sdk.aio.models.generate_content_stream(
                     model=self.model, contents=list(contents), config=config
                 )
                 try:

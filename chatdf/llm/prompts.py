@@ -23,11 +23,7 @@ MAX_PROMPT_COLUMNS = 150
 _SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Words that break a query when used bare as a column name.
 _RESERVED = frozenset(
-    """all and any as asc between by case cast create cross current_date current_time
-    current_timestamp default delete desc distinct drop else end except exists false fetch
-    filter for from full group having in inner insert intersect interval into is join lateral
-    left like limit natural not null offset on or order outer over partition qualify right
-    rows select set table then to true union update using values when where window with""".split()
+    ["all", "and", "any", "as", "asc", "between", "by", "case", "cast", "create", "cross", "current_date", "current_time", "current_timestamp", "default", "delete", "desc", "distinct", "drop", "else", "end", "except", "exists", "false", "fetch", "filter", "for", "from", "full", "group", "having", "in", "inner", "insert", "intersect", "interval", "into", "is", "join", "lateral", "left", "like", "limit", "natural", "not", "null", "offset", "on", "or", "order", "outer", "over", "partition", "qualify", "right", "rows", "select", "set", "table", "then", "to", "true", "union", "update", "using", "values", "when", "where", "window", "with"]
 )
 
 _ROLE = """\

@@ -11,6 +11,7 @@ most 1000 rows as CSV text, with a note when rows were cut.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -32,12 +33,12 @@ __all__ = [
     "LOAD_DATASET",
     "MAX_MODEL_ROWS",
     "TOOLS",
+    "chart_arguments",
     "dataset_payload",
     "error_payload",
     "function_response_part",
     "function_responses_content",
     "query_result_payload",
-    "chart_arguments",
     "required_argument",
     "tool_declarations",
 ]
@@ -168,10 +169,8 @@ def chart_arguments(call: FunctionCall) -> tuple[Any, str | None, str | None]:
     """
     spec = call.args.get("spec")
     if isinstance(spec, str):
-        try:
+        with contextlib.suppress(ValueError):  # check_spec says what is wrong with it
             spec = json.loads(spec)
-        except ValueError:
-            pass  # check_spec says what is wrong with it
     if spec is None or spec == {}:
         raise ChartError(
             'create_chart needs a "spec" argument: a Vega-Lite object such as {"mark": "bar", '

@@ -226,7 +226,7 @@ def validate_reply(reply: dict[str, Any]) -> dict[str, Any]:
     """Check one scripted reply and expand its shortcuts; raise ValueError if malformed."""
     if not isinstance(reply, dict):
         # ValueError like every other script problem, so callers catch one type.
-        raise ValueError(  # noqa: TRY004
+        raise ValueError(
             f"A scripted reply must be an object, got {type(reply).__name__}: {reply!r}"
         )
     kinds = [k for k in _REPLY_KINDS if k in reply]
@@ -277,7 +277,7 @@ def validate_reply(reply: dict[str, Any]) -> dict[str, Any]:
 
 def _check_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(chunk, dict):
-        raise ValueError(f"A scripted chunk must be an object, got {chunk!r}")  # noqa: TRY004
+        raise ValueError(f"A scripted chunk must be an object, got {chunk!r}")
     unknown = set(chunk) - _CHUNK_KEYS
     if unknown:
         raise ValueError(

@@ -177,7 +177,7 @@ class JupyterLabServer:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             # Only a prctl call through a pointer looked up before the fork.
-            preexec_fn=_die_with_parent if _PRCTL is not None else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if _PRCTL is not None else None,
         )
         try:
             self.url = self._wait_for_url(runtime_dir)

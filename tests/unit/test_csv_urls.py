@@ -443,7 +443,7 @@ async def check_exports(
     if path.endswith(".tsv"):
         assert "separator='\\t'" in code
     namespace: dict[str, object] = {}
-    exec(code, namespace)  # noqa: S102 - the generated code, against the local server
+    exec(code, namespace)
     assert_frame_equal(namespace["result"], result.data)  # type: ignore[arg-type]
 
 

@@ -6,16 +6,15 @@ import asyncio
 import json
 import threading
 import time
-from pathlib import Path
 
 import polars as pl
 import pytest
+from google.genai import types
 
 from chatdf import ChatDF, LLMError
 from chatdf.controller import TOO_LARGE_MESSAGE, Exchange
 from chatdf.events import AnswerEvent, ToolCallFinished, UsageEvent
 from chatdf.llm.client import RetryPolicy
-from google.genai import types
 from tests.fake_gemini import TEST_API_KEY, FakeGemini, function_call, text_chunks
 from tests.http_server import LocalHTTPServer
 

@@ -13,12 +13,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 import pytest_asyncio
+from _engine_helpers import SLOW_ROWS, people_frame, teams_frame  # type: ignore[import-not-found]
 
 from chatdf.engine import Engine
 from chatdf.models import TableSource
 from chatdf.settings import load_settings
-
-from _engine_helpers import SLOW_ROWS, people_frame, teams_frame  # type: ignore[import-not-found]
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from _engine_helpers import SLOW_SQL, is_alive, wait_until_gone  # type: ignore[import-not-found]
 
 from chatdf.engine import Engine
 from chatdf.errors import QueryError
 from chatdf.models import TableSource
-
-from _engine_helpers import SLOW_SQL, is_alive, wait_until_gone  # type: ignore[import-not-found]
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from _engine_helpers import people_frame, teams_frame  # type: ignore[import-not-found]
 from polars.testing import assert_frame_equal
 
 from chatdf.engine import Engine
 from chatdf.errors import QueryError
 from chatdf.models import TableSource
-
-from _engine_helpers import people_frame, teams_frame  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -34,7 +34,7 @@ async def test_a_new_file_gets_the_whole_schema_in_wal_mode(db_path: Path, raw) 
     assert raw("PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert raw("PRAGMA journal_mode") == [("wal",)]
     assert names(raw, "table") == TABLES
-    assert INDEXES <= names(raw, "index")
+    assert names(raw, "index") >= INDEXES
 
 
 async def test_an_existing_empty_file_at_version_0_is_migrated(db_path: Path, raw) -> None:
@@ -69,7 +69,7 @@ async def test_a_version_1_file_gains_the_indexes_and_keeps_its_data(db_path: Pa
     await store.close()
 
     assert raw("PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert INDEXES <= names(raw, "index")
+    assert names(raw, "index") >= INDEXES
     assert [(c.id, c.title, c.message_count) for c in listed] == [("c1", "Old question", 1)]
     assert opened.notebook_path == "a.ipynb"
     assert [m.content for m in opened.messages] == ["How many rows?"]
