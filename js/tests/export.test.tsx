@@ -17,6 +17,7 @@ function state(over: Partial<WidgetModel> = {}): WidgetModel {
     _usage: {},
     _busy: false,
     _has_key: true,
+    _account: {},
     _layout: {},
     theme: "system",
     ...over,
