@@ -1286,15 +1286,9 @@ def _csv_schema(location: str, options: CsvOptions, url: str, *, remote: bool) -
         scan = pl.scan_csv(location, **options.scan_arguments(), storage_options=storage)
         return scan.collect_schema()
     except Exception as exc:  # noqa: BLE001 - Polars raises many types; all mean "unreadable"
-        failure = egress_failure(str(exc))
-        if failure is not None:  # refused or failed in the egress path (e.g. a redirect)
-            raise DatasetError(
-                failure["message"], details={"url": url, "reason": failure["reason"]}
-            ) from None
-        message = _polars_message(exc).replace(location, url)  # the proxy's secret stays here
-        raise DatasetError(
-            f"Not a valid CSV file: could not read its header and types from {url} ({message}).",
-            details={"url": url, "reason": "not_csv"},
+        raise _remote_read_error(
+            exc, location, url, "Not a valid CSV file: could not read its header and types "
+            f"from {url}", "not_csv",
         ) from None
 
 
@@ -1324,17 +1318,22 @@ def _url_schema_and_rows(location: str, url: str) -> tuple[pl.Schema, int]:
         schema = scan.collect_schema()
         rows = scan.select(pl.len()).collect().item()
     except Exception as exc:  # noqa: BLE001 - Polars raises many types; all mean "unreadable"
-        failure = egress_failure(str(exc))
-        if failure is not None:  # refused or failed in the egress path (e.g. a redirect)
-            raise DatasetError(
-                failure["message"], details={"url": url, "reason": failure["reason"]}
-            ) from None
-        message = _polars_message(exc).replace(location, url)  # the proxy's secret stays here
-        raise DatasetError(
-            f"Not a valid parquet file: could not read the schema from the URL ({message}).",
-            details={"url": url, "reason": "not_parquet"},
+        raise _remote_read_error(
+            exc, location, url, "Not a valid parquet file: could not read the schema from the URL",
+            "not_parquet",
         ) from None
     return schema, int(rows)
+
+
+def _remote_read_error(
+    exc: Exception, location: str, url: str, what: str, reason: str
+) -> DatasetError:
+    """Why Polars could not read ``url`` through the egress proxy at ``location``."""
+    failure = egress_failure(str(exc))
+    if failure is not None:  # refused or failed in the egress path (e.g. a redirect)
+        return DatasetError(failure["message"], details={"url": url, "reason": failure["reason"]})
+    message = _polars_message(exc).replace(location, url)  # the proxy's secret stays here
+    return DatasetError(f"{what} ({message}).", details={"url": url, "reason": reason})
 
 
 def _read_local(text: str) -> _Loaded:
