@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-FAKE_KEY = "AIzaFAKE-chatdf-security-canary-7Q2x"
+FAKE_KEY = "chatdf-FAKE-key-security-canary-7Q2x"
 """Shaped like a Gemini API key; must never leave the file it is written in."""
 
 PRIVATE_ROW = "private-row-canary-5kV9"
@@ -54,7 +54,7 @@ def no_leak() -> Callable[..., None]:
 
     def check(*things: Any) -> None:
         for text in _texts(things):
-            for canary in (FAKE_KEY, "AIzaFAKE", PRIVATE_ROW, PASSWD_LINE):
+            for canary in (FAKE_KEY, "chatdf-FAKE-key", PRIVATE_ROW, PASSWD_LINE):
                 assert canary not in text, f"{canary!r} leaked into: {text[:300]!r}"
 
     return check

@@ -23,7 +23,7 @@ REPRODUCTION = (
     "SELECT b FROM t WINDOW w AS (ORDER BY $a-b$) UNION ALL SELECT * FROM "
     "read_csv('{path}', has_header => false, separator => '|') --$a-b$)"
 )
-SECRET = "GEMINI_API_KEY=AIzaFAKE-plan-check-canary"
+SECRET = "GEMINI_API_KEY=chatdf-FAKE-key-plan-check-canary"
 
 
 @pytest.fixture(scope="module")
