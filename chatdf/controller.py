@@ -245,7 +245,7 @@ class Controller:
     async def _stream_reply(self, turn: _Turn, context: list[Exchange]) -> Reply:
         contents = [c for exchange in context for c in exchange.contents] + turn.contents
         builder = ReplyBuilder()
-        system = system_prompt(self.registry.datasets)
+        system = system_prompt(self.registry.datasets, engine=self.settings.engine)
         try:
             async for chunk in self.llm.stream(contents, system=system, tools=tool_declarations()):
                 builder.add(chunk)
@@ -374,7 +374,7 @@ class Controller:
         """The most recent exchanges that fit the message and token budgets."""
         context = history[-(MAX_CONTEXT_MESSAGES // 2) :]
         budget = int(self.llm.context_window * CONTEXT_FILL)
-        system = system_prompt(self.registry.datasets)
+        system = system_prompt(self.registry.datasets, engine=self.settings.engine)
         while context and estimate_tokens(_contents(context), system) > budget:
             context = context[1:]
         return context
@@ -409,7 +409,12 @@ class Controller:
         answer = Answer(
             text=text,
             sql=list(turn.sql),
-            result=turn.result.data if turn.result else None,
+            result=(
+                # a cluster's result stays there: the answer carries its first rows
+                turn.result.head(turn.result.total_rows) if turn.result.remote else turn.result.data
+            )
+            if turn.result
+            else None,
             result_id=result_id,
             chart=turn.chart.chart if turn.chart else None,
             chart_id=chart_id,

@@ -100,6 +100,12 @@ No datasets are loaded yet. If the user gives the http(s) URL of a parquet, CSV 
 parquet/CSV URL or file path, or a DataFrame from the notebook, then ask the question again."""
 
 
+_SPARK_DIALECT = """## SQL dialect: DuckDB-style SQL, run as Spark SQL on a Spark cluster
+Write standard DuckDB-style SQL; chatdf translates it to Spark SQL, the engine that runs it \
+on a Spark cluster. Quote names with double quotes. Prefer standard functions (COUNT, SUM, \
+AVG, DATE_TRUNC, EXTRACT, CASE, window functions); the datasets can be very large, so \
+aggregate and LIMIT rather than selecting every row."""
+
 def quote_identifier(name: str) -> str:
     """``name`` as it must be written in Polars SQL (double-quoted when needed)."""
     if _SIMPLE_NAME.match(name) and name.lower() not in _RESERVED:
@@ -124,7 +130,9 @@ def _dataset_section(dataset: Dataset) -> str:
     return "\n".join(lines)
 
 
-def system_prompt(datasets: Sequence[Dataset], *, today: dt.date | None = None) -> str:
+def system_prompt(
+    datasets: Sequence[Dataset], *, today: dt.date | None = None, engine: str = "polars"
+) -> str:
     """The system instruction for one turn.
 
     Parameters
@@ -133,6 +141,8 @@ def system_prompt(datasets: Sequence[Dataset], *, today: dt.date | None = None) 
         The datasets registered now, in the order the user added them.
     today
         The date to state (questions like "last month" need it); default today.
+    engine
+        ``polars`` or ``spark``: the dialect section names the engine the SQL runs on.
     """
     day = today or dt.date.today()
     sections = [
@@ -151,6 +161,6 @@ def system_prompt(datasets: Sequence[Dataset], *, today: dt.date | None = None) 
         )
     else:
         sections.append(_NO_DATASETS.format(load_dataset=LOAD_DATASET))
-    sections.append(_DIALECT)
+    sections.append(_SPARK_DIALECT if engine == "spark" else _DIALECT)
     sections.append(_GUIDANCE.format(max_rows=MAX_MODEL_ROWS, create_chart=CREATE_CHART))
     return "\n\n".join(sections)
