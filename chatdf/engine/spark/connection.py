@@ -116,6 +116,8 @@ class Connection:
                     session.removeTag(tag)
 
         future = asyncio.ensure_future(asyncio.to_thread(self.guarded, tagged))
+        # After a timeout or Stop nobody awaits it; its error (interrupted) is expected.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError:
