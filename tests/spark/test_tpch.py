@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,7 @@ def tpch(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _same(a: object, b: object) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
+    if isinstance(a, (float, Decimal)) or isinstance(b, (float, Decimal)):
         return math.isclose(float(a), float(b), rel_tol=1e-6)  # type: ignore[arg-type]
     return str(a) == str(b)
 
