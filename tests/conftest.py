@@ -15,6 +15,8 @@ import pytest
 from tests.fake_gemini import FakeGemini
 from tests.http_server import LocalHTTPServer
 
+pytest_plugins = ["tests.spark.fixtures"]  # the session's Spark cluster, started on first use
+
 
 @pytest.fixture
 def sample_frame() -> pl.DataFrame:

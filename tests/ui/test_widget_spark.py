@@ -11,7 +11,6 @@ import re
 import pytest
 
 from tests.fake_gemini import FakeGemini, function_call, text_chunks
-from tests.spark.conftest import spark_cluster, spark_remote  # noqa: F401 - fixtures
 
 from .harness import expect, screenshot
 
@@ -25,7 +24,7 @@ chat.add(pl.DataFrame({"j": range(5_000)}), name="b")
 
 
 def test_spark_journey_pages_a_50m_row_result(
-    open_notebook, chatdf_setup, fake_gemini: FakeGemini, spark_remote: str  # noqa: F811
+    open_notebook, chatdf_setup, fake_gemini: FakeGemini, spark_remote: str
 ):
     setup = chatdf_setup(engine="spark", spark_remote=spark_remote)
     notebook = open_notebook([setup + FRAMES + "chat"])

@@ -1,5 +1,8 @@
 """One local Spark cluster (master, two workers, Connect server) for the whole test session.
 
+A plugin (``pytest_plugins`` in tests/conftest.py), so tests/spark and the browser
+journey share one cluster when they run together.
+
 In CI (``CI`` set) a missing Spark install fails the run instead of skipping.
 """
 
