@@ -215,7 +215,7 @@ def lazy_result(result: QueryResult, sources: Sources) -> pl.LazyFrame:
     so only while the session is open); a notebook frame is read as it is at
     collect time (its variable looked up again), so the frame stays live.
     """
-    return _checked_query(result, sources, guard(result.sql, result.tables).sql)
+    return _checked_query(result, sources, guard(_ran(result), result.tables).sql)
 
 
 def code_for(result: QueryResult, sources: Sources) -> str:
@@ -226,7 +226,7 @@ def code_for(result: QueryResult, sources: Sources) -> str:
     frame, so the code also works as a notebook cell.
     """
     provenance = _provenance(result, sources)
-    sql = to_polars_sql(guard(result.sql, result.tables).tree, pretty=True)
+    sql = to_polars_sql(guard(_ran(result), result.tables).tree, pretty=True)
     _checked_query(result, sources, sql)  # what the code will run passes the plan check
     rows, cols = result.total_rows, len(result.columns)
     lines = [
@@ -246,6 +246,11 @@ def code_for(result: QueryResult, sources: Sources) -> str:
 
 
 # -- helpers ------------------------------------------------------------------
+
+
+def _ran(result: QueryResult) -> str:
+    """The Polars SQL the result ran (after the dialect layer), checked again by the caller."""
+    return result.polars_sql or result.sql
 
 
 def _provenance(result: QueryResult, sources: Sources) -> dict[str, Provenance]:
