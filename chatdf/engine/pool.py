@@ -56,7 +56,7 @@ import polars as pl
 from ..errors import QueryError
 from ..models import QueryResult, TableSource, columns_of
 from ..settings import Settings
-from ..sql.dialect import Catalog
+from ..sql.dialect import Catalog, explain_error
 from .ipc import ResultFile, read_result, remove, result_path
 from .sqlguard import GuardedQuery, guard
 from .worker import MEMORY_EXIT_CODE, MEMORY_MARKER, OOM_MARKER
@@ -174,7 +174,15 @@ class Engine:
             "sql": guarded.sql,
             "tables": [_source(name, tables[name]) for name in guarded.tables],
         }
-        out = await self._call(request, limit)
+        try:
+            out = await self._call(request, limit)
+        except QueryError as exc:
+            if exc.error_type != "sql":
+                raise
+            message = explain_error(exc.message, guarded.tree)
+            if message == exc.message:
+                raise
+            raise QueryError(message, "sql", details=exc.details) from None
         try:
             file = await asyncio.to_thread(ResultFile, out)
         except Exception as exc:  # noqa: BLE001 - a truncated or vanished file: the worker's answer is lost

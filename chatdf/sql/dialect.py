@@ -16,6 +16,7 @@ the expression alone when the type is unknown.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
 
 from sqlglot import exp
@@ -855,10 +856,32 @@ def pivot(tree: exp.Expression, types: _Types) -> exp.Expression:
     return tree
 
 
+def distinct_on(tree: exp.Expression, types: _Types) -> exp.Expression:
+    """``SELECT DISTINCT ON (k) ... ORDER BY k, x`` keeps each key's first row by the order,
+    as ``QUALIFY ROW_NUMBER() OVER (PARTITION BY k ORDER BY k, x) = 1`` (Polars cannot sort
+    DISTINCT ON by a column it does not select)."""
+    for select in list(tree.find_all(exp.Select)):
+        distinct = select.args.get("distinct")
+        order = select.args.get("order")
+        on = distinct.args.get("on") if isinstance(distinct, exp.Distinct) else None
+        if on is None or order is None or select.args.get("qualify") is not None:
+            continue
+        keys = on.expressions if isinstance(on, exp.Tuple) else [on]
+        window = exp.Window(
+            this=_call("ROW_NUMBER"),
+            partition_by=[k.copy() for k in keys],
+            order=order.copy(),
+        )
+        select.set("distinct", None)
+        select.set("qualify", exp.Qualify(this=exp.EQ(this=window, expression=_num(1))))
+    return tree
+
+
 TRANSFORMS: list[Callable[[exp.Expression, _Types], exp.Expression]] = [
     interval_frames,
     pivot,
     group_by_all,
+    distinct_on,
     date_subtraction,
     date_functions,
     aggregates,
@@ -895,6 +918,25 @@ def unsupported_function(tree: exp.Expression) -> str | None:
     return None
 
 
+_INTERNAL = re.compile(r'col\("([^"]+)"\)(?:\.\w+(?:\.\w+)*\([^()]*\))*|_POLARS_TMP\w*')
+_DTYPE_MISMATCH = re.compile(r"expected `(\w+)`, got `([^`]+)`")
+
+
+def explain_error(message: str, tree: exp.Expression | None) -> str:
+    """Polars' error ``message`` in words for the model and the person: the function to use
+    instead of an unknown one, and no Polars-internal expressions or temporary names."""
+    if message.startswith("unsupported function") and tree is not None:
+        return unsupported_function(tree) or message
+    mismatch = _DTYPE_MISMATCH.search(message)
+    if mismatch and "_POLARS_TMP" in message:
+        wanted, got = mismatch.groups()
+        return (
+            f"A function got a {got.split('[')[0]} value where it needs {wanted}; CAST the "
+            f"column to the type the function takes (CAST(x AS DATE), CAST(x AS VARCHAR))."
+        )
+    return _INTERNAL.sub(lambda m: f'"{m.group(1)}"' if m.group(1) else "a computed value", message)
+
+
 __all__ = [
     "ALTERNATIVES",
     "POLARS_FUNCTIONS",
@@ -902,6 +944,7 @@ __all__ = [
     "TRANSFORMS",
     "Catalog",
     "closest_function",
+    "explain_error",
     "rewrite",
     "unsupported_function",
 ]

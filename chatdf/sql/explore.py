@@ -148,9 +148,9 @@ def describe_sql(catalog: Catalog, table: str) -> str:
             _q(column),
             _q(duckdb_type(dtype)),
             "'YES'",
-            "CAST(NULL AS VARCHAR)",
-            "CAST(NULL AS VARCHAR)",
-            "CAST(NULL AS VARCHAR)",
+            "NULL",
+            "NULL",
+            "NULL",
         )
         for column, dtype in catalog[name].items()
     ]
