@@ -43,8 +43,13 @@ def test_the_corpus_matches_duckdb(chat: ChatDF) -> None:
     assert len(results) - len(failed) >= 0.95 * len(results), failed
     # These forms are answered with an error that names what to write instead.
     assert set(failed) <= {
-        "mode", "regexp_extract", "regexp_extract_group", "round_col_tie",
-        "range_interval_window", "pivot_duckdb", "generate_series_dates",
+        "mode",
+        "regexp_extract",
+        "regexp_extract_group",
+        "round_col_tie",
+        "range_interval_window",
+        "pivot_duckdb",
+        "generate_series_dates",
     }, failed
 
 
@@ -55,7 +60,10 @@ def test_the_corpus_matches_duckdb(chat: ChatDF) -> None:
         ("SELECT DATEDIFF('month', DATE '2024-01-31', DATE '2024-03-01') AS v", 2),
         ("SELECT DATE_DIFF('year', DATE '2023-12-31', DATE '2024-01-01') AS v", 1),
         ("SELECT DATE_DIFF('quarter', DATE '2023-12-31', DATE '2024-04-01') AS v", 2),
-        ("SELECT DATE_DIFF('hour', TIMESTAMP '2024-01-01 10:59:00', TIMESTAMP '2024-01-01 11:00:00') AS v", 1),
+        (
+            "SELECT DATE_DIFF('hour', TIMESTAMP '2024-01-01 10:59:00', TIMESTAMP '2024-01-01 11:00:00') AS v",
+            1,
+        ),
         ("SELECT ROUND(0.8125, 3) AS v", 0.813),
         ("SELECT ROUND(-2.5) AS v", -3.0),
         ("SELECT CAST(83.77 AS NUMERIC) AS v", 83.77),
@@ -85,7 +93,9 @@ def test_the_sql_panel_keeps_what_was_written_and_code_shows_what_ran(chat: Chat
 
 def test_nulls_sort_last_both_ways_unless_written(chat: ChatDF) -> None:
     down = chat.sql("SELECT discount FROM orders ORDER BY discount DESC LIMIT 1").item()
-    written = chat.sql("SELECT discount FROM orders ORDER BY discount DESC NULLS FIRST LIMIT 1").item()
+    written = chat.sql(
+        "SELECT discount FROM orders ORDER BY discount DESC NULLS FIRST LIMIT 1"
+    ).item()
     assert down == 0.2 and written is None
 
 
@@ -102,8 +112,18 @@ def test_exploration_statements_use_duckdbs_columns(chat: ChatDF) -> None:
     assert chat.sql("SHOW TABLES")["name"].to_list() == ["customers", "orders", "products"]
     summary = chat.sql("SUMMARIZE products")
     assert summary.columns == [
-        "column_name", "column_type", "min", "max", "approx_unique", "avg", "std",
-        "q25", "q50", "q75", "count", "null_percentage",
+        "column_name",
+        "column_type",
+        "min",
+        "max",
+        "approx_unique",
+        "avg",
+        "std",
+        "q25",
+        "q50",
+        "q75",
+        "count",
+        "null_percentage",
     ]
     assert summary.height == 6 and summary["count"].to_list() == [30] * 6
     columns = chat.sql(
@@ -141,7 +161,7 @@ def test_errors_name_what_to_write_instead(chat: ChatDF, sql: str, words: str) -
 
 
 def test_polars_internals_never_reach_the_message() -> None:
-    message = 'invalid series dtype: expected `String`, got `datetime[μs]` for series with name `_POLARS_TMP_PHYS_176`'
+    message = "invalid series dtype: expected `String`, got `datetime[μs]` for series with name `_POLARS_TMP_PHYS_176`"
     assert "_POLARS_TMP" not in explain_error(message, None)
     assert explain_error('`day` is not valid for col("order_date").dt.year()', None) == (
         '`day` is not valid for "order_date"'
