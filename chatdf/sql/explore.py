@@ -237,12 +237,83 @@ def statement(tokens: list[Token], sql: str, catalog: Catalog | None) -> str | N
         return (
             summarize_sql(catalog, table) if first == "SUMMARIZE" else describe_sql(catalog, table)
         )
+    if first == "PIVOT":
+        return pivot_sql(tokens, sql, catalog)
     if first == "SHOW":
         rest = words[1:]
         if rest in (["TABLES"], ["ALL", "TABLES"]):
             return show_tables_sql(catalog)
         raise _refuse("Only SHOW TABLES is supported; DESCRIBE t lists a table's columns.")
     return None
+
+
+_PIVOT_HINT = (
+    "PIVOT needs its values listed (PIVOT t ON col IN ('a', 'b') USING SUM(x) GROUP BY g); or "
+    "write SUM(CASE WHEN col = 'a' THEN x END) AS a ... GROUP BY g."
+)
+
+
+def pivot_sql(tokens: list[Token], sql: str, catalog: Catalog) -> str:
+    """DuckDB's ``PIVOT t ON col IN (...) USING agg(x) [GROUP BY g]`` as conditional aggregates.
+
+    What follows the pivot (ORDER BY, LIMIT) is kept as written; the guard checks it all.
+    """
+    from ..engine.sqlguard import _DIALECT  # the guard's own parser and generator
+
+    cut = next(
+        (i for i, t in enumerate(tokens) if t.token_type in (TokenType.ORDER_BY, TokenType.LIMIT)),
+        len(tokens),
+    )
+    head = sql[tokens[0].start : tokens[cut - 1].end + 1]
+    rest = sql[tokens[cut].start : tokens[-1].end + 1] if cut < len(tokens) else ""
+    try:
+        node = _DIALECT.parser().parse(_DIALECT.tokenize(head), head)[0]
+    except Exception:  # noqa: BLE001 - any other shape gets the hint
+        raise _refuse(_PIVOT_HINT) from None
+    source = node.this if isinstance(node, exp.Pivot) else None
+    fields = node.expressions if isinstance(node, exp.Pivot) else []
+    aggs = node.args.get("using") or [] if isinstance(node, exp.Pivot) else []
+    if (
+        not isinstance(source, exp.Table)
+        or not isinstance(source.this, exp.Identifier)
+        or len(fields) != 1
+        or not isinstance(fields[0], exp.In)
+        or not aggs
+    ):
+        raise _refuse(_PIVOT_HINT)
+    column, values = fields[0].this, fields[0].expressions
+    if not values or not all(isinstance(v, exp.Literal) for v in values):
+        raise _refuse(_PIVOT_HINT)  # values written out: a subquery would need the data
+    group = node.args.get("group")
+    if isinstance(group, exp.Group) and group.expressions:
+        keys = list(group.expressions)
+    else:  # DuckDB groups by every other column
+        used = {c.name for agg in aggs for c in agg.find_all(exp.Column)} | {column.name}
+        table = _find(catalog, source.name)
+        keys = [exp.column(c, quoted=True) for c in catalog[table] if c not in used]
+    projections: list[exp.Expression] = [k.copy() for k in keys]
+    for value in values:
+        for agg in aggs:
+            call = agg.this if isinstance(agg, exp.Alias) else agg
+            new = call.copy()
+            cond = exp.EQ(this=column.copy(), expression=value.copy())
+            arguments = new.expressions if isinstance(new, exp.Anonymous) else []
+            if not arguments:
+                raise _refuse(_PIVOT_HINT)
+            for arg in arguments:
+                inner = exp.Literal.number(1) if isinstance(arg, exp.Star) else arg.copy()
+                arg.replace(exp.Case(ifs=[exp.If(this=cond.copy(), true=inner)]))
+            label = value.name
+            if len(aggs) > 1:
+                label += "_" + (
+                    agg.alias if isinstance(agg, exp.Alias) else call.sql(dialect="duckdb").lower()
+                )
+            projections.append(exp.alias_(new, label, quoted=True))
+    select = exp.select(*projections).from_(source.copy())
+    if keys:
+        select = select.group_by(*[k.copy() for k in keys])
+    text = select.sql(dialect=_DIALECT, comments=False, normalize_functions=False)
+    return f"{text} {rest}".strip()
 
 
 def catalog_tables(tree: exp.Expression, catalog: Catalog | None) -> exp.Expression:

@@ -134,6 +134,26 @@ def test_exploration_statements_use_duckdbs_columns(chat: ChatDF) -> None:
     assert chat.sql("SELECT COUNT(*) AS n FROM information_schema.tables").item() == 3
 
 
+def test_pivot_becomes_conditional_aggregates(chat: ChatDF) -> None:
+    duck = chat.sql(
+        "PIVOT orders ON status IN ('shipped', 'returned') USING COUNT(*) "
+        "GROUP BY customer_id ORDER BY customer_id"
+    )
+    assert duck.columns == ["customer_id", "shipped", "returned"]
+    standard = chat.sql(
+        "SELECT * FROM (SELECT customer_id, status FROM orders) "
+        "PIVOT (COUNT(*) FOR status IN ('shipped', 'returned')) ORDER BY customer_id"
+    )
+    assert standard.rows() == duck.rows()
+    with pytest.raises(QueryError, match="PIVOT needs its values listed"):
+        chat.sql("PIVOT orders ON status USING COUNT(*)")
+
+
+def test_group_by_all_and_order_by_all(chat: ChatDF) -> None:
+    frame = chat.sql("SELECT segment, COUNT(*) AS n FROM customers GROUP BY ALL ORDER BY ALL")
+    assert frame["segment"].to_list() == sorted(frame["segment"].to_list())
+
+
 def test_generate_series_is_a_pure_table_function(chat: ChatDF) -> None:
     assert chat.sql("SELECT * FROM generate_series(1, 5) AS t(n)")["n"].to_list() == [1, 2, 3, 4, 5]
     assert chat.sql("SELECT * FROM range(0, 3) AS t(n)")["n"].to_list() == [0, 1, 2]

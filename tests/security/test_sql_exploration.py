@@ -42,6 +42,18 @@ HOSTILE = {
     "generate_series of a reader": "SELECT * FROM generate_series(1, read_csv('/etc/passwd'))",
     "range of a column": "SELECT * FROM sales, range(amount)",
     "huge series": "SELECT * FROM range(0, 99999999999)",
+    "PIVOT a reader": "PIVOT read_csv('/etc/passwd') ON a IN ('x') USING COUNT(*)",
+    "PIVOT an unregistered table": "PIVOT secrets ON a IN ('x') USING COUNT(*) GROUP BY b",
+    "PIVOT with a reader in the values": (
+        "PIVOT sales ON region IN ((SELECT * FROM read_csv('/etc/passwd'))) USING SUM(amount)"
+    ),
+    "PIVOT with a reader in the aggregate": (
+        "PIVOT sales ON region IN ('n') USING SUM((SELECT COUNT(*) FROM read_csv('/etc/passwd')))"
+    ),
+    "PIVOT then a reader after ORDER BY": (
+        "PIVOT sales ON region IN ('n') USING SUM(amount) GROUP BY amount "
+        "ORDER BY (SELECT COUNT(*) FROM read_csv('/etc/passwd'))"
+    ),
 }
 
 
