@@ -284,7 +284,7 @@ def pivot_sql(tokens: list[Token], sql: str, catalog: Catalog) -> str:
     column, values = fields[0].this, fields[0].expressions
     if not values or not all(isinstance(v, exp.Literal) for v in values):
         raise _refuse(_PIVOT_HINT)  # values written out: a subquery would need the data
-    group = node.args.get("group")
+    group = node.args.get("group") if node is not None else None
     if isinstance(group, exp.Group) and group.expressions:
         keys = list(group.expressions)
     else:  # DuckDB groups by every other column
@@ -308,7 +308,7 @@ def pivot_sql(tokens: list[Token], sql: str, catalog: Catalog) -> str:
                 label += "_" + (
                     agg.alias if isinstance(agg, exp.Alias) else call.sql(dialect="duckdb").lower()
                 )
-            projections.append(exp.alias_(new, label, quoted=True))
+            projections.append(exp.alias_(new, label, quoted=True))  # type: ignore[arg-type]
     select = exp.select(*projections).from_(source.copy())
     if keys:
         select = select.group_by(*[k.copy() for k in keys])
