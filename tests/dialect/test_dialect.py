@@ -36,7 +36,6 @@ def chat() -> Iterator[ChatDF]:
 
 
 def test_the_corpus_matches_duckdb(chat: ChatDF) -> None:
-    pytest.importorskip("duckdb")
     results = run_corpus(chat, tables())
     failed = {name: problem for name, _, problem in results if problem}
     assert len(QUERIES) >= 120
