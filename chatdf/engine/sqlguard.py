@@ -32,7 +32,8 @@ from sqlglot.errors import ErrorLevel, ParseError
 from sqlglot.tokens import Token, TokenType
 
 from ..errors import QueryError
-from ..sql import dialect, explore
+from ..sql import dialect as _dialect
+from ..sql import explore
 from ..sql.dialect import Catalog
 
 MAX_SQL_CHARS = 100_000
@@ -229,7 +230,11 @@ class GuardedQuery:
 
 
 def guard(
-    sql: str, allowed_tables: Iterable[str], *, catalog: Catalog | None = None
+    sql: str,
+    allowed_tables: Iterable[str],
+    *,
+    catalog: Catalog | None = None,
+    dialect: bool = True,
 ) -> GuardedQuery:
     """Check that ``sql`` is one read-only query over ``allowed_tables``.
 
@@ -245,6 +250,9 @@ def guard(
         statements (``DESCRIBE t``, ``SHOW TABLES``, ``SUMMARIZE t``,
         ``information_schema``) are answered from it, and the dialect layer
         reads column types from it. Without it those statements are refused.
+    dialect
+        Rewrite DuckDB forms for Polars (:mod:`chatdf.sql.dialect`). False for
+        text that already went through the layer (a result's ``polars_sql``).
 
     Returns
     -------
@@ -291,9 +299,11 @@ def guard(
     for node in tree.walk():
         node.comments = None
     # The dialect layer works on the checked tree; what it makes is checked again.
+    if not dialect:
+        return GuardedQuery(sql=to_polars_sql(tree), tables=_check(tree, allowed_tables), tree=tree)
     try:
         before = _shape(tree)
-        tree = dialect.rewrite(tree, catalog)
+        tree = _dialect.rewrite(tree, catalog)
         if _shape(tree) != before:
             tree = _reparse(tree)  # built nodes read back as the parser reads them
     except RecursionError:
