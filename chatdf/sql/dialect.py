@@ -904,12 +904,31 @@ def closest_function(name: str) -> str | None:
     return match[0] if match else None
 
 
+# The forms the rewrites take, for a rewritten name written some other way.
+FORMS = {
+    "percentile_cont": "PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY x), or QUANTILE_CONT(x, 0.9)",
+    "percentile_disc": "PERCENTILE_DISC(0.9) WITHIN GROUP (ORDER BY x), or QUANTILE_DISC(x, 0.9)",
+    "date_diff": "DATE_DIFF('day', start, end) with the unit in quotes",
+    "datediff": "DATEDIFF('day', start, end) with the unit in quotes",
+    "arg_max": "ARG_MAX(value, key)",
+    "arg_min": "ARG_MIN(value, key)",
+    "max_by": "MAX_BY(value, key)",
+    "min_by": "MIN_BY(value, key)",
+    "regexp_matches": "REGEXP_MATCHES(s, 'pattern')",
+    "string_split": "STRING_SPLIT(s, ',')",
+    "date": "DATE(ts) or CAST(ts AS DATE)",
+}
+
+
 def unsupported_function(tree: exp.Expression) -> str | None:
     """A sentence about the first function in ``tree`` Polars does not know, or None."""
     for node in tree.find_all(exp.Anonymous):
         name = _name(node)
-        if name in POLARS_FUNCTIONS or name in REWRITTEN_FUNCTIONS:
+        if name in POLARS_FUNCTIONS:
             continue
+        if name in REWRITTEN_FUNCTIONS:  # still here: written in a form no rewrite takes
+            form = FORMS.get(name, f"{name.upper()} with its usual arguments")
+            return f"{name.upper()} is not supported in this form; write {form}."
         if name in ALTERNATIVES:
             return f"Function {name.upper()} is not supported; write {ALTERNATIVES[name]} instead."
         near = closest_function(name)

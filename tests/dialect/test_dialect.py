@@ -164,6 +164,11 @@ def test_generate_series_is_a_pure_table_function(chat: ChatDF) -> None:
         ("SELEC * FROM orders", "did you mean SELECT"),
         ("SELECT MODE(status) AS m FROM orders", "GROUP BY x ORDER BY n DESC"),
         ("SELECT percentil_cont(amount) AS m FROM orders", "did you mean PERCENTILE_CONT"),
+        ("SELECT PERCENTILE_CONT(amount, 0.9) AS m FROM orders", "QUANTILE_CONT(x, 0.9)"),
+        (
+            "SELECT DATE_DIFF(order_date, order_date) AS m FROM orders",
+            "DATE_DIFF('day', start, end)",
+        ),
         ("SELECT REGEXP_EXTRACT(coupon, '[0-9]+') AS m FROM orders", "REGEXP_REPLACE"),
         (
             "SELECT SUM(amount) OVER (ORDER BY order_date RANGE BETWEEN INTERVAL 6 DAYS PRECEDING "
