@@ -877,11 +877,51 @@ def distinct_on(tree: exp.Expression, types: _Types) -> exp.Expression:
     return tree
 
 
+def series_join_keys(tree: exp.Expression, types: _Types) -> exp.Expression:
+    """A date ``generate_series`` makes timestamps (as in DuckDB); DuckDB joins them to a DATE
+    column by casting, Polars refuses the mixed keys, so the series side is cast to DATE."""
+    series: set[tuple[str, str]] = set()  # (alias, column) of date series
+    for table in tree.find_all(exp.Table):
+        call = table.this
+        if _name(call) not in ("generate_series", "range") or not any(
+            isinstance(arg, exp.Cast) and arg.to.this == exp.DType.DATE for arg in call.expressions
+        ):
+            continue
+        alias = table.args.get("alias")
+        name = alias.name if alias is not None else ""
+        columns = (
+            alias.columns
+            if alias is not None and alias.columns
+            else [exp.to_identifier(_name(call))]
+        )
+        series |= {(name.casefold(), c.name.casefold()) for c in columns}
+
+    def of_series(node: exp.Expression) -> bool:
+        if not isinstance(node, exp.Column):
+            return False
+        return any(
+            node.name.casefold() == column and (not node.table or node.table.casefold() == alias)
+            for alias, column in series
+        )
+
+    if not series:
+        return tree
+    for join in tree.find_all(exp.Join):
+        on = join.args.get("on")
+        for eq in on.find_all(exp.EQ) if on is not None else []:
+            for mine, other in ((eq.this, eq.expression), (eq.expression, eq.this)):
+                if of_series(mine) and types.is_date(other):
+                    mine.replace(_cast(mine.copy(), "DATE"))
+                    break
+    return tree
+
+
 TRANSFORMS: list[Callable[[exp.Expression, _Types], exp.Expression]] = [
     interval_frames,
     pivot,
     group_by_all,
     distinct_on,
+    series_join_keys,
     date_subtraction,
     date_functions,
     aggregates,
