@@ -191,6 +191,16 @@ class Chart(_Request):
     chart_id: Id
 
 
+class DrawChart(_Request):
+    """The user's own chart of a kept result ("Chart this", or a spec edited in the
+    widget): checked and bound in the kernel exactly as the model's, no model call.
+    Answered like ``chart``; the spec's size is checked by :func:`chatdf.charts.check_spec`."""
+
+    type: Literal["draw_chart"]
+    result_id: Id
+    spec: dict[str, Any]
+
+
 class RunSql(_Request):
     """Run (edited) SQL through the read-only guard; ``message_id`` gets the new result."""
 
@@ -254,6 +264,7 @@ Request = Annotated[
     | Schema
     | Page
     | Chart
+    | DrawChart
     | RunSql
     | Export
     | NewChat
