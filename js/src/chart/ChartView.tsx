@@ -40,6 +40,7 @@ export function ChartView({ spec, onReady }: Props) {
   const { api } = useWidget();
   const host = useRef<HTMLDivElement>(null);
   const handle = useRef<ChartHandle | null>(null);
+  const drawnWidth = useRef(0);
   const theme = useThemeKey();
   const [problem, setProblem] = useState<string | null>(null);
   const [drawing, setDrawing] = useState(true);
@@ -52,9 +53,12 @@ export function ChartView({ spec, onReady }: Props) {
     setDrawing(true);
     setProblem(null);
     loadChunk(api.rpc, "chart")
+      // A frame first: a theme switch or a re-layout may still be under way.
+      .then((chunk) => new Promise<typeof chunk>((resolve) => requestAnimationFrame(() => resolve(chunk))))
       .then(({ renderChart }) => {
         if (gone) return null;
         const width = widthOf(el);
+        drawnWidth.current = width;
         return renderChart(el, structuredClone(spec), { config: chartConfig(el), width, height: width < 360 ? 180 : 240 });
       })
       .then(
@@ -66,6 +70,7 @@ export function ChartView({ spec, onReady }: Props) {
           el.dataset.marks = String(chart.marks());
           setDrawing(false);
           onReady(chart);
+          follow();
         },
         (err) => {
           if (gone) return;
@@ -81,20 +86,24 @@ export function ChartView({ spec, onReady }: Props) {
     };
   }, [spec, theme]);
 
+  /** Redraw at the box's width if it is not the one the chart has (hidden boxes keep theirs). */
+  function follow() {
+    const el = host.current;
+    if (!el || el.clientWidth === 0 || !handle.current) return;
+    const width = widthOf(el);
+    if (width === drawnWidth.current) return;
+    drawnWidth.current = width;
+    handle.current.resize(width).catch(() => {});
+  }
+
   // Follow the panel's width (the sidebar resizes, cells reflow); one redraw per frame.
   useEffect(() => {
     const el = host.current;
     if (!el || typeof ResizeObserver === "undefined") return;
     let frame = 0;
-    let last = widthOf(el);
     const observer = new ResizeObserver(() => {
       cancelAnimationFrame(frame);
-      frame = requestAnimationFrame(() => {
-        const width = widthOf(el);
-        if (width === last) return;
-        last = width;
-        handle.current?.resize(width).catch(() => {});
-      });
+      frame = requestAnimationFrame(follow);
     });
     observer.observe(el);
     return () => {
