@@ -296,6 +296,11 @@ def parse_request(content: Any) -> Request:
         return _REQUEST.validate_python(content)
     except ValidationError as exc:
         error = exc.errors()[0]
+        if error["type"] == "union_tag_invalid":
+            # Not the list of every request type: it grows with the widget, and says nothing new.
+            tag = content.get("type")
+            shown = repr(tag)[:60] if isinstance(tag, str) else f"a {type(tag).__name__}"
+            raise BadMessage(f"type: unknown request type {shown}", request_id) from None
         where = ".".join(str(part) for part in error["loc"]) or "message"
         if len(where) > 80:  # a field name is browser input: never echo a huge one
             where = where[:77] + "..."
