@@ -151,7 +151,7 @@ export function AnswerChart({ chart, result, building, onStopBuilding }: Props) 
     <section class="chatdf-chart" aria-label={title ? `Chart: ${title}` : "Chart"}>
       {building && columns && choice ? <ChartBuilder columns={columns} choice={choice} onChange={setChoice} /> : null}
       {drawn ? <ChartView spec={drawn.spec} onReady={(h) => (handle.current = h)} /> : problem ? null : <p class="chatdf-chart__note">Loading the chart…</p>}
-      {problem ? (
+      {problem && !editing ? (
         <p class="chatdf-chart__error" role="alert">
           {problem}
         </p>
@@ -187,12 +187,17 @@ export function AnswerChart({ chart, result, building, onStopBuilding }: Props) 
         <section class="chatdf-sql chatdf-chart__spec" aria-label="Chart spec">
           <header class="chatdf-sql__bar">
             <span class="chatdf-sql__title">Vega-Lite</span>
-            <span class="chatdf-sql__hint">Edit and run (Ctrl+Enter); the result's rows are bound for you</span>
+            <span class="chatdf-sql__hint" title="Edit and run (Ctrl+Enter); the result's rows are bound for you">Ctrl+Enter runs</span>
             <button type="button" class="chatdf-btn chatdf-btn--primary chatdf-btn--small" onClick={runSpec} disabled={running}>
               <Icon name="play" /> {running ? "Drawing…" : "Run"}
             </button>
           </header>
           <CodeEditor doc={JSON.stringify(drawn.header.spec, null, 2)} language="json" label="Chart spec (Vega-Lite JSON, editable)" onRun={runSpec} editorRef={editor} />
+          {problem ? (
+            <p class="chatdf-sql__error chatdf-chart__error" role="alert">
+              {problem}
+            </p>
+          ) : null}
         </section>
       ) : null}
     </section>
