@@ -79,7 +79,8 @@ class SparkEngine:
         """
         if self._closed:
             raise QueryError("This query engine is closed; start a new session.", "cancelled")
-        guarded = guard(sql, tables.keys())
+        # dialect=False: the tree stays DuckDB-flavoured (no Polars rewrites); sqlglot makes Spark SQL.
+        guarded = guard(sql, tables.keys(), dialect=False)
         text = to_spark_sql(guarded.tree)
         views = list(tables.keys())
         started = time.perf_counter()
