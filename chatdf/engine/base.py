@@ -21,7 +21,12 @@ class QueryEngine(Protocol):
     """Runs guarded, read-only SQL over registered tables and hands back results."""
 
     async def run(
-        self, sql: str, tables: Mapping[str, TableSource], *, timeout: float | None = None
+        self,
+        sql: str,
+        tables: Mapping[str, TableSource],
+        *,
+        timeout: float | None = None,
+        catalog: Mapping[str, Mapping[str, str]] | None = None,
     ) -> QueryResult:
         """Guard ``sql``, run it, return a handle on its result (``QueryError`` if refused)."""
         ...

@@ -66,7 +66,12 @@ class SparkEngine:
     # -- QueryEngine ------------------------------------------------------------------
 
     async def run(
-        self, sql: str, tables: Mapping[str, TableSource], *, timeout: float | None = None
+        self,
+        sql: str,
+        tables: Mapping[str, TableSource],
+        *,
+        timeout: float | None = None,
+        catalog: Mapping[str, Mapping[str, str]] | None = None,
     ) -> QueryResult:
         """Guard, transpile, plan-check and run ``sql`` on the cluster.
 
@@ -80,7 +85,7 @@ class SparkEngine:
         if self._closed:
             raise QueryError("This query engine is closed; start a new session.", "cancelled")
         # dialect=False: the tree stays DuckDB-flavoured (no Polars rewrites); sqlglot makes Spark SQL.
-        guarded = guard(sql, tables.keys(), dialect=False)
+        guarded = guard(sql, tables.keys(), catalog=catalog, dialect=False)
         text = to_spark_sql(guarded.tree)
         views = list(tables.keys())
         started = time.perf_counter()

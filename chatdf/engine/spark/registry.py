@@ -59,6 +59,10 @@ class SparkRegistry:
         # The guard needs the names; the views live on the cluster, not in TableSources.
         return {name: None for name in self._views}  # type: ignore[misc]
 
+    def catalog(self) -> dict[str, dict[str, str]]:
+        """Column names and types of every view (DESCRIBE, SHOW TABLES and the guard read it)."""
+        return {d.name: {c.name: c.dtype for c in d.columns} for d in self.datasets}
+
     def get(self, name: str) -> Dataset:
         return self._view(name).dataset
 
