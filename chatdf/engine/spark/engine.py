@@ -85,7 +85,9 @@ class SparkEngine:
         if self._closed:
             raise QueryError("This query engine is closed; start a new session.", "cancelled")
         # dialect=False: the tree stays DuckDB-flavoured (no Polars rewrites); sqlglot makes Spark SQL.
-        guarded = guard(sql, tables.keys(), catalog=catalog, dialect=False)
+        # No catalog: DESCRIBE / SUMMARIZE are answered with Polars-only SQL, so they are refused
+        # here (validation) rather than failing on the cluster.
+        guarded = guard(sql, tables.keys(), dialect=False)
         text = to_spark_sql(guarded.tree)
         views = list(tables.keys())
         started = time.perf_counter()
