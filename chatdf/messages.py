@@ -20,7 +20,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+)
 
 from .controller import MAX_QUESTION_CHARS
 from .models import Dataset, QueryResult
@@ -114,6 +122,16 @@ class SignOut(_Request):
     """Forget this kernel's gateway sign-in."""
 
     type: Literal["sign_out"]
+
+
+class SetKey(_Request):
+    """A Gemini key pasted into the widget, for this kernel session (see ``key_entry``).
+
+    A ``SecretStr``, so the request's repr and any validation error hide it.
+    """
+
+    type: Literal["set_key"]
+    key: SecretStr
 
 
 # -- datasets -----------------------------------------------------------------------
@@ -246,6 +264,7 @@ Request = Annotated[
     | Sync
     | SignIn
     | SignOut
+    | SetKey
     | AddDataset
     | LoadSample
     | RemoveDataset

@@ -45,6 +45,7 @@ from .export import (
     pick_result,
     user_namespace,
 )
+from .key_entry import use_session_key
 from .models import Answer, Dataset, QueryResult, failed_outright
 from .session import Session
 from .settings import Settings, load_settings
@@ -689,6 +690,11 @@ class ChatDF(anywidget.AnyWidget):
 
     async def _on_sign_out(self, _request: wire.SignOut) -> dict[str, Any]:
         await self._session.sign_out()
+        return {}
+
+    async def _on_set_key(self, request: wire.SetKey) -> dict[str, Any]:
+        await use_session_key(self._session, request.key)  # memory only: never a trait
+        self._has_key = True
         return {}
 
     async def _on_stop(self, _request: wire.Stop) -> dict[str, Any]:
