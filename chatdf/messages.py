@@ -462,6 +462,7 @@ def conversation_item(summary: ConversationSummary) -> dict[str, Any]:
         "title": summary.title,
         "updated_at": summary.updated_at.isoformat(),
         "message_count": summary.message_count,
+        "question_count": summary.question_count,
     }
 
 

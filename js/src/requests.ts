@@ -40,6 +40,8 @@ export class Api {
   /** Team mode: a new sign-in at the gateway; open `url` and check it shows `user_code`. */
   signIn = () => this.#call<{ url: string; user_code: string }>("sign_in");
   signOut = () => this.#call<Record<string, never>>("sign_out");
+  /** A Gemini key for this kernel session only: the kernel keeps it in memory, never in state. */
+  setKey = (key: string) => this.#call<Record<string, never>>("set_key", { key });
 
   addDataset = (source: string, name?: string | null, card?: string) =>
     this.#call<DatasetCard>("add_dataset", { source, name: name || null, card: card ?? null }, SLOW_MS);
