@@ -137,6 +137,13 @@ class SetKey(_Request):
 # -- datasets -----------------------------------------------------------------------
 
 
+class ColumnStats(_Request):
+    """Null counts and sample values of a dataset's columns (the schema dialog)."""
+
+    type: Literal["column_stats"]
+    name: Name
+
+
 class AddDataset(_Request):
     """Register a URL or path; ``card`` is the id of an error card being retried."""
 
@@ -271,6 +278,7 @@ Request = Annotated[
     | RenameDataset
     | RefreshDataset
     | Schema
+    | ColumnStats
     | Page
     | Chart
     | RunSql

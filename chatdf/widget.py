@@ -47,6 +47,7 @@ from .export import (
 )
 from .key_entry import use_session_key
 from .models import Answer, Dataset, QueryResult, failed_outright
+from .schema_stats import column_stats
 from .session import Session
 from .settings import Settings, load_settings
 from .store import Conversation, ConversationSummary
@@ -745,6 +746,9 @@ class ChatDF(anywidget.AnyWidget):
 
     async def _on_schema(self, request: wire.Schema) -> dict[str, Any]:
         return self._session.registry.get(request.name).model_dump()
+
+    async def _on_column_stats(self, request: wire.ColumnStats) -> dict[str, Any]:
+        return {"columns": await column_stats(self._session, request.name)}
 
     async def _on_page(self, request: wire.Page) -> _Binary:
         sort = (request.sort.column, request.sort.descending) if request.sort else None
