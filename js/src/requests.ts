@@ -50,6 +50,9 @@ export class Api {
   renameDataset = (old: string, name: string) => this.#call<DatasetCard>("rename_dataset", { old, new: name });
   refreshDataset = (name: string) => this.#call<DatasetCard>("refresh_dataset", { name }, SLOW_MS);
   schema = (name: string) => this.#call<Dataset>("schema", { name });
+  /** Null counts and a few sample values per column, computed in a worker. */
+  columnStats = (name: string) =>
+    this.#call<{ columns: { name: string; nulls: number; samples: string[] }[] }>("column_stats", { name }, SLOW_MS);
 
   page(resultId: string, offset: number, limit: number, sort: SortSpec | null, signal?: AbortSignal): Promise<Reply<PageHeader>> {
     return this.rpc.request<PageHeader>("page", { result_id: resultId, offset, limit, sort }, { timeoutMs: SLOW_MS, signal });

@@ -8,8 +8,6 @@ go to test-artifacts/ui/layout-*.png.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.fake_gemini import FakeGemini, function_call, text_chunks
@@ -128,11 +126,12 @@ def test_sidebar_default_width_wraps_words_scrolls_tables_and_fills_height(
 
 
 def test_every_text_reaches_aa_contrast_in_light_and_dark(open_notebook, chatdf_setup, fake_gemini: FakeGemini):
-    notebook = open_notebook([chatdf_setup(token_limit=200)], width=1400, height=900)
+    notebook = open_notebook([chatdf_setup(token_limit=30)], width=1400, height=900)
     notebook.run_all()
     widget = sidebar_widget(notebook)
     page = notebook.page
-    answered(widget, fake_gemini)  # uses the whole tiny token limit: "Usage limit reached"
+    answered(widget, fake_gemini)  # the fake's 30 tokens use the whole limit: "Usage limit reached"
+    expect(widget.locator(".chatdf-usage--limit").first).to_be_attached()
     # An SQL error in the SQL panel.
     widget.get_by_role("button", name="Show SQL").last.click()
     editor = widget.locator(".chatdf-sql .cm-content").last
@@ -156,8 +155,24 @@ def test_every_text_reaches_aa_contrast_in_light_and_dark(open_notebook, chatdf_
             bad = low_contrast(widget)
             if bad:
                 failures[f"{shade}/{tab}"] = bad
+    # The pinned palettes (Settings › Theme) whatever JupyterLab shows.
     set_lab_theme(page, "JupyterLab Light")
-    assert not failures, json.dumps(failures, indent=1)
+    for pinned in ("dark", "light"):
+        widget.get_by_role("tab", name="History").click()
+        settings = widget.locator(".chatdf-settings")
+        if settings.get_attribute("open") is None:
+            settings.locator("summary").click()
+        widget.get_by_role("combobox", name="Theme").select_option(pinned)
+        expect(widget).to_have_attribute("data-theme", pinned)
+        for tab in ("History", "Chat"):
+            widget.get_by_role("tab", name=tab).click()
+            screenshot(page, f"layout-contrast-pinned-{pinned}-{tab.lower()}")
+            bad = low_contrast(widget)
+            if bad:
+                failures[f"pinned-{pinned}/{tab}"] = bad
+        widget.get_by_role("tab", name="History").click()
+    lines = [f"{k}: {b['where']} {b['ratio']} {b['text']!r}" for k, v in failures.items() for b in v]
+    assert not lines, "\n".join(lines)
 
 
 def test_no_key_offers_a_session_key_kept_in_memory_only(open_notebook, fake_gemini: FakeGemini, tmp_path):
@@ -288,17 +303,17 @@ def test_cell_height_drags_and_is_remembered_and_results_expand(open_notebook, c
 def test_narrow_usage_warning_new_chat_settings_history_and_datasets(
     open_notebook, chatdf_setup, fake_gemini: FakeGemini
 ):
-    notebook = open_notebook([chatdf_setup(token_limit=200)], width=1400, height=900)
+    notebook = open_notebook([chatdf_setup(token_limit=33)], width=1400, height=900)
     notebook.run_all()
     widget = sidebar_widget(notebook)
     page = notebook.page
     answered(widget, fake_gemini)
-    # The usage warning shows on the Chat tab too, and its details don't wrap word by word.
+    # At 91% the usage warning shows on the Chat tab too, and its details don't wrap word by word.
     banner = widget.locator(".chatdf-usage-banner")
     expect(banner).to_be_visible()
-    expect(banner).to_contain_text("limit")
+    expect(banner.locator(".chatdf-usage--warning")).to_be_visible()
     banner.locator(".chatdf-usage__summary").click()
-    lines = banner.locator(".chatdf-usage__details dd").evaluate_all(
+    lines = banner.locator(".chatdf-usage__details dt, .chatdf-usage__details dd").evaluate_all(
         "els => els.map((el) => Math.round(el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)))"
     )
     assert lines and max(lines) <= 2, f"usage details wrap over {lines} lines"
