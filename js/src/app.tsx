@@ -20,6 +20,8 @@ import { liveFor } from "./state/registry";
 import { Icon } from "./ui/icons";
 
 export const NARROW_PX = 700;
+/** The JupyterLab sidebar's default width and below: tabs drop their icons to fit one row. */
+export const TIGHT_PX = 320;
 
 interface Toast {
   id: number;
@@ -110,6 +112,20 @@ export function App({ model }: { model: Model }) {
     model.save_changes();
   }
 
+  // Keys typed into our fields are ours. In a notebook cell JupyterLab's notebook also
+  // handles keydown (Enter enters edit mode, and the form never submits); the
+  // data-lm-suppress-shortcuts attribute only covers Lumino's command shortcuts.
+  useEffect(() => {
+    const node = root.current;
+    if (!node) return;
+    const keep = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) e.stopPropagation();
+    };
+    node.addEventListener("keydown", keep);
+    return () => node.removeEventListener("keydown", keep);
+  }, []);
+
   // In a cell the corner drags the height (CSS resize); keep it so the notebook reopens that way.
   useEffect(() => {
     const node = root.current;
@@ -137,7 +153,7 @@ export function App({ model }: { model: Model }) {
     <Ctx.Provider value={ctx}>
       <div
         ref={root}
-        class={`chatdf${narrow ? " chatdf--narrow" : ""}${panelHeight !== null ? " chatdf--panel" : ""}`}
+        class={`chatdf${narrow ? " chatdf--narrow" : ""}${panelHeight !== null ? " chatdf--panel" : ""}${width < TIGHT_PX ? " chatdf--tight" : ""}`}
         data-theme={theme}
         data-lm-suppress-shortcuts="true"
         style={{

@@ -38,7 +38,8 @@ LOW_CONTRAST_JS = """([root, min]) => {
   const scopes = [root, ...document.querySelectorAll("dialog.chatdf-dialog[open]")];
   for (const scope of scopes) {
     for (const el of scope.querySelectorAll("*")) {
-      if (!el.getClientRects().length || getComputedStyle(el).visibility !== "visible") continue;
+      // Rendered and on screen (closed <details> content is not).
+      if (!el.checkVisibility({ visibilityProperty: true, contentVisibilityAuto: true })) continue;
       if (el.closest("svg")) continue;
       const bg = background(el);
       const own = [...el.childNodes].filter((n) => n.nodeType === 3 && n.textContent.trim()).map((n) => n.textContent.trim()).join(" ");

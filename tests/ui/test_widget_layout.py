@@ -8,6 +8,8 @@ go to test-artifacts/ui/layout-*.png.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.fake_gemini import FakeGemini, function_call, text_chunks
@@ -175,7 +177,16 @@ def test_every_text_reaches_aa_contrast_in_light_and_dark(open_notebook, chatdf_
     assert not lines, "\n".join(lines)
 
 
-def test_no_key_offers_a_session_key_kept_in_memory_only(open_notebook, fake_gemini: FakeGemini, tmp_path):
+@pytest.fixture
+def accepts_only(fake_gemini: FakeGemini):
+    """The fake accepts only the key the test pastes; put back afterwards."""
+    before = fake_gemini.api_key
+    yield fake_gemini
+    fake_gemini.api_key = before
+
+
+def test_no_key_offers_a_session_key_kept_in_memory_only(open_notebook, accepts_only: FakeGemini):
+    fake_gemini = accepts_only
     pasted = "pasted-key-4c1e8a9b77"
     fake_gemini.api_key = pasted
     setup = (
@@ -355,3 +366,48 @@ def test_narrow_usage_warning_new_chat_settings_history_and_datasets(
     chips = widget.locator(".chatdf-using")
     assert chips.evaluate("el => el.scrollWidth <= el.clientWidth || getComputedStyle(el).overflowX === 'auto'")
     screenshot(page, "layout-sidebar-250-two-datasets")
+
+
+def test_screenshots_of_every_state_light_and_dark_sidebar_and_cell(
+    open_notebook, chatdf_setup, fake_gemini: FakeGemini
+):
+    """Not an assertion of looks: the PNGs a person checks (test-artifacts/ui/layout-matrix-*)."""
+    notebook = open_notebook([chatdf_setup() + "\nchat"], width=1400, height=900)
+    notebook.run_all()
+    cell = notebook.wait_widget(0)
+    page = notebook.page
+    side = sidebar_widget(notebook)
+
+    def shoot(state: str) -> None:
+        for theme in ("JupyterLab Light", "JupyterLab Dark"):
+            set_lab_theme(page, theme)
+            shade = theme.split()[-1].lower()
+            for width in (250, 400):
+                set_right_panel_width(page, width)
+                for tab in ("Chat", "Datasets", "History"):
+                    side.get_by_role("tab", name=re.compile(tab)).click()
+                    screenshot(page.locator("#jp-right-stack"), f"layout-matrix-{state}-{shade}-sidebar{width}-{tab.lower()}")
+                overflow = side.evaluate("el => el.scrollWidth - el.clientWidth")
+                assert overflow <= 0, f"{state} {shade} {width}: the widget overflows by {overflow} px"
+            side.get_by_role("tab", name="Chat").click()
+            cell.scroll_into_view_if_needed()
+            screenshot(cell, f"layout-matrix-{state}-{shade}-cell")
+        set_lab_theme(page, "JupyterLab Light")
+
+    shoot("onboarding")
+    cell.get_by_role("button", name="Try with sample data").click()
+    expect(cell.get_by_role("list", name="Suggested questions")).to_be_visible()
+    script_answer(fake_gemini)
+    ask(cell, QUESTION)
+    expect(cell.locator(".chatdf-grid").last).to_contain_text("Showing 1–3 of 3 rows", timeout=30_000)
+    expect(side.locator(".chatdf-md").last).to_contain_text("considerable and consistent", timeout=30_000)
+    cell.get_by_role("button", name="Show SQL").last.click()
+    expect(cell.locator(".chatdf-sql .cm-content")).to_contain_text("GROUP BY species")
+    screenshot(cell, "readme-chatdf-widget")
+    shoot("answer")
+    side.get_by_role("tab", name=re.compile("Datasets")).click()
+    side.locator(".chatdf-card__open").first.click()
+    dialog = page.get_by_role("dialog", name="Dataset iris")
+    expect(dialog).to_contain_text("no nulls")
+    screenshot(page, "layout-matrix-schema-dialog-light")
+    page.keyboard.press("Escape")
