@@ -265,6 +265,14 @@ def test_cell_height_drags_and_is_remembered_and_results_expand(open_notebook, c
     widget = notebook.wait_widget(0)
     page = notebook.page
     answered(widget, fake_gemini)
+    widget.get_by_role("button", name="Show SQL").last.click()
+    expect(widget.locator(".chatdf-sql .cm-content")).to_contain_text("GROUP BY species")
+    screenshot(widget, "readme-chatdf-widget")  # notebooks/images/chatdf-widget.png
+    widget.get_by_role("button", name="Hide SQL").last.click()
+    script_answer(fake_gemini)  # a second answer: the chat is now taller than the widget
+    ask(widget, "And by sepal?")
+    expect(widget.locator(".chatdf-grid")).to_have_count(2, timeout=30_000)
+    expect(widget.locator(".chatdf-grid").last).to_contain_text("Showing 1–3 of 3 rows")
     # The end of the answer is on screen after the grid loaded (it used to be below the fold).
     actions = widget.locator(".chatdf-msg__actions").last
     expect(actions).to_be_in_viewport()
@@ -401,9 +409,6 @@ def test_screenshots_of_every_state_light_and_dark_sidebar_and_cell(
     ask(cell, QUESTION)
     expect(cell.locator(".chatdf-grid").last).to_contain_text("Showing 1–3 of 3 rows", timeout=30_000)
     expect(side.locator(".chatdf-md").last).to_contain_text("considerable and consistent", timeout=30_000)
-    cell.get_by_role("button", name="Show SQL").last.click()
-    expect(cell.locator(".chatdf-sql .cm-content")).to_contain_text("GROUP BY species")
-    screenshot(cell, "readme-chatdf-widget")
     shoot("answer")
     side.get_by_role("tab", name=re.compile("Datasets")).click()
     side.locator(".chatdf-card__open").first.click()
