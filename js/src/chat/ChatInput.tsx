@@ -83,7 +83,7 @@ export function ChatInput({ value, onChange, onSend, onStop, busy, disabledReaso
           {disabledReason}
         </p>
       ) : (
-        <p class="chatdf-input-hint">Enter to send · Shift+Enter for a new line</p>
+        <p class="chatdf-input-hint">Enter sends · Shift+Enter: new line</p>
       )}
     </form>
   );
