@@ -184,7 +184,9 @@ export function App({ model }: { model: Model }) {
               </button>
             ))}
           </div>
-            <span class="chatdf-tabs__tools">
+{/* New chat and Settings from every tab; History has its own. */}
+            {tab !== "history" ? (
+                        <span class="chatdf-tabs__tools">
               <button
                 type="button"
                 class="chatdf-icon-btn"
@@ -211,6 +213,7 @@ export function App({ model }: { model: Model }) {
                 <Icon name="gear" />
               </button>
             </span>
+            ) : null}
           </div>
         ) : null}
         {narrow && tab !== "history" && (usage.warning || usage.exhausted) ? (

@@ -133,7 +133,7 @@ def test_every_text_reaches_aa_contrast_in_light_and_dark(open_notebook, chatdf_
     widget = sidebar_widget(notebook)
     page = notebook.page
     answered(widget, fake_gemini)  # the fake's 30 tokens use the whole limit: "Usage limit reached"
-    expect(widget.locator(".chatdf-usage--limit").first).to_be_attached()
+    assert notebook.kernel_json("chat.usage.exhausted") is True
     # An SQL error in the SQL panel.
     widget.get_by_role("button", name="Show SQL").last.click()
     editor = widget.locator(".chatdf-sql .cm-content").last
