@@ -46,7 +46,9 @@ from .export import (
     pick_result,
     user_namespace,
 )
+from .key_entry import use_session_key
 from .models import Answer, Dataset, QueryResult, failed_outright
+from .schema_stats import column_stats
 from .session import Session
 from .settings import Settings, load_settings
 from .store import Conversation, ConversationSummary
@@ -700,6 +702,11 @@ class ChatDF(anywidget.AnyWidget):
         await self._session.sign_out()
         return {}
 
+    async def _on_set_key(self, request: wire.SetKey) -> dict[str, Any]:
+        await use_session_key(self._session, request.key)  # memory only: never a trait
+        self._has_key = True
+        return {}
+
     async def _on_stop(self, _request: wire.Stop) -> dict[str, Any]:
         return {"stopped": self._session.stop()}
 
@@ -748,6 +755,9 @@ class ChatDF(anywidget.AnyWidget):
 
     async def _on_schema(self, request: wire.Schema) -> dict[str, Any]:
         return self._session.registry.get(request.name).model_dump()
+
+    async def _on_column_stats(self, request: wire.ColumnStats) -> dict[str, Any]:
+        return {"columns": await column_stats(self._session, request.name)}
 
     async def _on_page(self, request: wire.Page) -> _Binary:
         sort = (request.sort.column, request.sort.descending) if request.sort else None

@@ -94,6 +94,7 @@ export interface ConversationItem {
   /** ISO 8601 with time zone. */
   updated_at: string;
   message_count: number;
+  question_count?: number;
 }
 
 export interface ModelUsage {
@@ -129,6 +130,8 @@ export interface Layout {
   left?: boolean;
   right?: boolean;
   tab?: "chat" | "datasets" | "history";
+  /** The widget's height in a cell after the person dragged its corner (px). */
+  height?: number;
 }
 
 /** Every synced trait of `chatdf.widget.ChatDF`. */
