@@ -40,6 +40,11 @@ Filter values must come from the user's question, not from the data."""
 _VALUE_KEYS = frozenset({"rows", "samples", "values", "min", "max", "top_values"})
 # Quoted text in an error message: Polars quotes the values it failed on.
 _QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`")
+# Polars type names it quotes in messages (`str`, `i64`, `datetime[μs]`): not data.
+_DTYPE = re.compile(
+    r"^(str|bool|date|time|null|binary|cat|enum|object|[iuf](8|16|32|64|128)"
+    r"|(datetime|duration|decimal|list|array|struct)\[.*\])$"
+)
 _VALUE_LIST = re.compile(r"(values?|e\.g\.|example[s]?)\s*:\s*\[.*?\]", re.IGNORECASE | re.DOTALL)
 
 
@@ -58,7 +63,9 @@ def scrub_message(message: str, known: str = "") -> str:
 
     def keep_or_hide(match: re.Match[str]) -> str:
         inner = match.group(0)[1:-1]
-        return match.group(0) if not inner or inner in known else "'…'"
+        if not inner or inner in known or _DTYPE.match(inner):
+            return match.group(0)
+        return "'…'"
 
     return _QUOTED.sub(keep_or_hide, message)
 

@@ -122,7 +122,7 @@ def datasets_section(
     while active and free > 0:
         still = []
         for i in active:
-            position, line = lines[i][taken[i]]
+            _, line = lines[i][taken[i]]
             cost = len(line) + 1
             if taken[i] + 1 == len(lines[i]):
                 cost -= len(notes[i]) + 1  # the last column: the table needs no cut note
