@@ -118,6 +118,8 @@ class _Turn:
     question: str = ""
     categories: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     """Values of the low-cardinality text columns, listed in the prompt (full privacy only)."""
+    system: tuple[tuple[Any, ...], str] | None = None
+    """The datasets the system prompt was built for, and the prompt."""
     text: list[str] = field(default_factory=list)
     sql: list[str] = field(default_factory=list)
     result: QueryResult | None = None
@@ -390,13 +392,20 @@ class Controller:
         return describe_payload(described, profiles, schema_only=self.schema_only, more=more)
 
     def _system(self, turn: _Turn | None = None) -> str:
-        return system_prompt(
-            self.registry.datasets,
+        """The system prompt; built once per turn unless the datasets changed (load_dataset)."""
+        datasets = tuple(self.registry.datasets)  # records are replaced, never changed in place
+        if turn is not None and turn.system is not None and _same(turn.system[0], datasets):
+            return turn.system[1]
+        text = system_prompt(
+            datasets,
             budget_tokens=self.settings.prompt_budget_tokens,
             categories=turn.categories if turn else None,
             focus=turn.question if turn else "",
             privacy=self.settings.privacy,
         )
+        if turn is not None:
+            turn.system = (datasets, text)
+        return text
 
     def _known_text(self, sql: str | None) -> str:
         """What the model already knows: its SQL and the table and column names."""
@@ -538,6 +547,10 @@ def _replayable(contents: list[types.Content], text: str) -> list[types.Content]
 
 def _has_calls(content: types.Content) -> bool:
     return any(part.function_call is not None for part in content.parts or [])
+
+
+def _same(old: Sequence[Any], new: Sequence[Any]) -> bool:
+    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
 
 
 def _ms_since(started: float) -> float:

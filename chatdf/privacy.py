@@ -11,9 +11,10 @@ it may include; :func:`redact_contents` is the last check on every request.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from google.genai import types
+if TYPE_CHECKING:  # settings import this module; `import chatdf` must not load the SDK
+    from google.genai import types
 
 __all__ = [
     "PRIVACY_MODES",
