@@ -16,12 +16,13 @@ export function PrivacyBadge({ model }: { model: Model }) {
     <span
       class="chatdf-privacy"
       role="note"
+      aria-label="Privacy mode: schema only"
       title="Privacy mode: Gemini sees table and column names, types and row counts, never cell values. Answers point you to the result table."
     >
       <svg class="chatdf-icon" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
         <path d={LOCK} fill="none" stroke="currentColor" stroke-width="1.4" stroke-linejoin="round" />
       </svg>
-      Schema only
+      <span class="chatdf-privacy__label">Schema only</span>
     </span>
   );
 }
