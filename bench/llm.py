@@ -17,7 +17,9 @@ caller's loop (the kernel's) runs while a turn streams and while a 10 s query ru
 First it prints the size of the system prompt (characters and estimated tokens,
 how many columns it lists, how long it takes to build) for 1, 10 and 20
 datasets of 50 and 600 columns, with and without category values, against the
-default budget (``CHATDF_PROMPT_BUDGET_TOKENS``); ``--prompt-only`` stops there.
+default budget (``CHATDF_PROMPT_BUDGET_TOKENS``), then how long the column
+profiles take in a worker for a 600-column frame (the category values a first
+turn computes, and ``describe_table``); ``--prompt-only`` stops there.
 
 :func:`time_to_first_token` takes any factory of async iterators, so the
 controller comparison (``chat.stream(question)``) plugs into the same
@@ -291,6 +293,37 @@ def prompt_sizes(budget: int = DEFAULT_BUDGET_TOKENS) -> list[str]:
     return lines
 
 
+def profile_times(rows: int = 200_000, width: int = 600) -> list[str]:
+    """Seconds for the prompt's category values and for describe_table, in a real worker."""
+    frame = pl.DataFrame(
+        {
+            f"c{i:03d}": (
+                pl.Series([f"status_{k % 7}" for k in range(rows)]) if i % 3 == 0
+                else pl.Series(range(rows)) * i if i % 3 == 1
+                else pl.Series([k / 7 for k in range(rows)])
+            )
+            for i in range(width)
+        }
+    )
+    chat = ChatDF(api_key=TEST_API_KEY, workers=1, db_path=":memory:")
+    try:
+        chat.add(frame, name="wide")
+        session = chat._session
+        profiler = session.controller.profiler
+        lines = [f"Column profiles of a {rows:,}-row x {width}-column frame (1 worker):"]
+        for label, job in (
+            ("category values (first turn)", lambda: profiler.categories(session.registry.datasets)),
+            ("describe_table, 100 columns", lambda: profiler.describe("wide", [f"c{i:03d}" for i in range(100)])),
+            ("describe_table again (cached)", lambda: profiler.describe("wide", [f"c{i:03d}" for i in range(100)])),
+        ):
+            started = time.perf_counter()
+            session.call(job())
+            lines.append(f"  {label:<32} {time.perf_counter() - started:7.2f} s")
+        return lines
+    finally:
+        chat.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -303,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(prompt_sizes()))
     if args.prompt_only:
         return
+    print("\n".join(profile_times()))
     timings = asyncio.run(run(args.calls))
     print(f"Time to first token against the local fake ({args.calls} calls each):")
     for timing in timings:

@@ -60,7 +60,7 @@ from .llm.tools import (
 )
 from .models import Answer, QueryResult, TokenUsage
 from .privacy import redact_contents, schema_only, scrub_message
-from .profiles import Profiler
+from .profiles import PROMPT_PROFILE_WAIT, Profiler
 from .settings import Settings
 from .usage import UsageSummary
 
@@ -230,7 +230,9 @@ class Controller:
     async def _loop(self, turn: _Turn, history: list[Exchange]) -> None:
         turn.send(PhaseEvent(phase="thinking"))
         # Once per dataset version (cached), in a worker; nothing in privacy mode "schema".
-        turn.categories = await self.profiler.categories(self.registry.datasets)
+        turn.categories = await self.profiler.categories(
+            self.registry.datasets, wait=PROMPT_PROFILE_WAIT
+        )
         context = self._context(history, turn)
         shrunk = False
         while True:

@@ -36,6 +36,10 @@ __all__ = ["CATEGORY_MAX_VALUES", "ColumnProfile", "Profiler"]
 
 CATEGORY_MAX_VALUES = 12
 """A text column with at most this many distinct values lists them in the prompt."""
+CATEGORY_MAX_COLUMNS = 40
+"""Text columns per table whose values the prompt lists (more would not fit anyway)."""
+CATEGORY_SAMPLE_ROWS = 20_000
+"""Rows a table's text columns are first looked at in, to find category candidates."""
 CATEGORY_MAX_CHARS = 40
 """Longer values are prose or identifiers, not categories: such a column lists none."""
 SAMPLE_VALUES = 3
@@ -46,6 +50,8 @@ BATCH_COLUMNS = 80
 """Columns per statistics query (keeps each statement well under the guard's size limit)."""
 PROMPT_PROFILE_TIMEOUT = 20.0
 """Seconds one category query for the prompt may take; slower data just lists no values."""
+PROMPT_PROFILE_WAIT = 5.0
+"""Seconds a turn waits for category values before asking without them (they keep coming)."""
 PROFILE_CONCURRENCY = 2
 """Profile queries in flight at once (the pool's queue is shared with the user's queries)."""
 
@@ -114,6 +120,7 @@ class Profiler:
         self._columns: dict[tuple[str, int, str], ColumnProfile] = {}
         self._categories: dict[tuple[str, int], dict[str, list[str]]] = {}
         self._limit = asyncio.Semaphore(PROFILE_CONCURRENCY)
+        self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
 
     # -- describe_table -------------------------------------------------------------
 
@@ -150,17 +157,34 @@ class Profiler:
             return {}
         return self._categories.get((dataset.name, version), {})
 
-    async def categories(self, datasets: Sequence[Dataset]) -> dict[str, dict[str, list[str]]]:
+    async def categories(
+        self, datasets: Sequence[Dataset], *, wait: float | None = None
+    ) -> dict[str, dict[str, list[str]]]:
         """``{table: {column: values}}`` for the low-cardinality text columns of ``datasets``.
 
         Computed once per dataset version; a dataset whose query fails or is too
         slow lists no values (the prompt works without them). Nothing in privacy
-        mode ``schema``.
+        mode ``schema``. With ``wait``, returns after that many seconds with what
+        is known; the rest goes on in the background for the next turn.
         """
         if self.schema_only:
             return {}
-        await asyncio.gather(*(self._ensure_categories(d) for d in datasets))
+        tasks = [self._category_task(d) for d in datasets]
+        pending = [t for t in tasks if t is not None and not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=wait)
         return {d.name: self.cached_categories(d) for d in datasets}
+
+    def _category_task(self, dataset: Dataset) -> asyncio.Task[None] | None:
+        try:
+            key = (dataset.name, self._version(dataset.name))
+        except ChatDFError:
+            return None
+        task = self._tasks.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._ensure_categories(dataset))
+            self._tasks[key] = task
+        return task
 
     async def _ensure_categories(self, dataset: Dataset) -> None:
         try:
@@ -175,17 +199,23 @@ class Profiler:
         if not text or dataset.row_count == 0:
             return
         try:
-            found: dict[str, list[str]] = {}
+            # Candidates from a sample (cheap on big tables), then exact values from the
+            # whole table for those only; a candidate with too many values drops out.
+            candidates: list[str] = []
             for start in range(0, len(text), BATCH_COLUMNS):
                 batch = text[start : start + BATCH_COLUMNS]
-                sql = f"SELECT {', '.join(_distinct_count(c, i) for i, c in enumerate(batch))} FROM {_q(dataset.name)}"
-                [counts] = await self._rows(sql, PROMPT_PROFILE_TIMEOUT)
-                small = [c for i, c in enumerate(batch) if 0 < (counts[f"u{i}"] or 0) <= CATEGORY_MAX_VALUES]
-                if small:
-                    found.update(await self._values(dataset.name, small, PROMPT_PROFILE_TIMEOUT))
-            self._categories[key] = found
-        except ChatDFError as exc:
-            log.debug("No category values for %s: %s", dataset.name, exc.message)
+                columns = ", ".join(_q(c) for c in batch)
+                sample = f"(SELECT {columns} FROM {_q(dataset.name)} LIMIT {CATEGORY_SAMPLE_ROWS}) AS \"sample\""
+                counts = ", ".join(_distinct_count(c, i) for i, c in enumerate(batch))
+                [row] = await self._rows(f"SELECT {counts} FROM {sample}", PROMPT_PROFILE_TIMEOUT)
+                candidates += [c for i, c in enumerate(batch) if 0 < (row[f"u{i}"] or 0) <= CATEGORY_MAX_VALUES]
+                if len(candidates) >= CATEGORY_MAX_COLUMNS:
+                    break
+            candidates = candidates[:CATEGORY_MAX_COLUMNS]
+            if candidates:
+                self._categories[key] = await self._values(dataset.name, candidates, PROMPT_PROFILE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - values are a nicety; the prompt goes without
+            log.debug("No category values for %s: %s", dataset.name, exc)
 
     # -- queries ----------------------------------------------------------------------
 
@@ -231,10 +261,13 @@ class Profiler:
         ]
 
     async def _values(self, table: str, names: list[str], timeout: float | None) -> dict[str, list[str]]:
-        """Every non-null value of each (low-cardinality) column, most frequent first."""
+        """Every non-null value of each column that has at most CATEGORY_MAX_VALUES of them,
+        most frequent first (columns with more, or with long values, are left out)."""
+        keep = CATEGORY_MAX_VALUES + 1  # one more than a category may have: "too many"
         selects = [
-            f'SELECT {i} AS "k", CAST({_q(name)} AS VARCHAR) AS "v", COUNT(*) AS "n" '
-            f"FROM {_q(table)} WHERE {_q(name)} IS NOT NULL GROUP BY {_q(name)}"
+            f'SELECT * FROM (SELECT {i} AS "k", CAST({_q(name)} AS VARCHAR) AS "v", COUNT(*) AS "n" '
+            f"FROM {_q(table)} WHERE {_q(name)} IS NOT NULL GROUP BY {_q(name)} "
+            f'ORDER BY "n" DESC LIMIT {keep}) AS "s{i}"'
             for i, name in enumerate(names)
         ]
         rows = await self._rows(" UNION ALL ".join(selects), timeout)
@@ -246,7 +279,7 @@ class Profiler:
         return {
             name: values
             for name, values in found.items()
-            if all(len(v) <= CATEGORY_MAX_CHARS for v in values)
+            if len(values) <= CATEGORY_MAX_VALUES and all(len(v) <= CATEGORY_MAX_CHARS for v in values)
         }
 
     async def _samples(self, table: str, names: list[str]) -> dict[str, list[str]]:

@@ -158,3 +158,24 @@ def test_a_wide_table_fits_the_budget_and_describe_reaches_hidden_columns(
         ]
     finally:
         chat.close()
+
+
+def test_only_columns_with_few_short_values_are_listed(fake_gemini: FakeGemini) -> None:
+    rows = 30_000  # past the sample the candidates are found in
+    frame = pl.DataFrame(
+        {
+            "region": ["north", "south"] * (rows // 2),
+            # Two values in the sample, then a thirteenth value: not a category after all.
+            "code": ["a"] * 20_000 + [f"code_{i % 13}" for i in range(rows - 20_000)],
+        }
+    )
+    chat = ChatDF(api_key=TEST_API_KEY, gemini_base_url=fake_gemini.url, workers=1)
+    try:
+        chat.add(frame, name="sales")
+        fake_gemini.add_stream(text_chunks("Ok."))
+        chat.ask("Regions?")
+        system = fake_gemini.requests[0].system_text()
+        assert "- region: text, one of 'north', 'south'" in system
+        assert "- code: text\n" in system
+    finally:
+        chat.close()
