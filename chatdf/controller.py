@@ -261,9 +261,12 @@ class Controller:
             turn.send(PhaseEvent(phase="preparing_response"))
 
     async def _stream_reply(self, turn: _Turn, context: list[Exchange]) -> Reply:
-        earlier = [c for exchange in context for c in exchange.contents]
-        if self.schema_only:  # a restored conversation may carry rows from a full-mode session
-            earlier = redact_contents(earlier)
+        # A restored conversation may carry rows (and answers from them) of a full-mode session.
+        earlier = [
+            c
+            for exchange in context
+            for c in (redact_contents(exchange.contents) if self.schema_only else exchange.contents)
+        ]
         contents = earlier + turn.contents
         builder = ReplyBuilder()
         system = self._system(turn)

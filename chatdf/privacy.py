@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # settings import this module; `import chatdf` must not load 
     from google.genai import types
 
 __all__ = [
+    "HIDDEN_ANSWER",
     "PRIVACY_MODES",
     "SCHEMA_ONLY_PROMPT",
     "PrivacyMode",
@@ -71,12 +72,23 @@ def scrub_message(message: str, known: str = "") -> str:
     return _QUOTED.sub(keep_or_hide, message)
 
 
+HIDDEN_ANSWER = "(An answer from before privacy mode was turned on; not shown to you.)"
+
+
 def redact_contents(contents: list[types.Content]) -> list[types.Content]:
-    """Earlier turns' ``contents`` with every value-bearing field of every tool response removed.
+    """One earlier turn's ``contents`` with every value-bearing field of its tool responses removed.
 
     Earlier turns may have run in ``full`` mode (a restored conversation): their
     rows, samples and error values must not ride along once privacy mode is on.
+    A turn whose tool results carried values had its answer written from them,
+    so its answer text is replaced too; the questions and the SQL stay.
     """
+    saw_values = any(
+        _has_values(part.function_response.response)
+        for content in contents
+        for part in content.parts or []
+        if part.function_response is not None and part.function_response.response
+    )
     redacted = []
     for content in contents:
         parts = []
@@ -86,9 +98,19 @@ def redact_contents(contents: list[types.Content]) -> list[types.Content]:
                 part = part.model_copy(deep=True)
                 assert part.function_response is not None
                 part.function_response.response = _without_values(response.response)
+            elif saw_values and content.role == "model" and part.text:
+                part = part.model_copy(update={"text": HIDDEN_ANSWER})
             parts.append(part)
         redacted.append(content.model_copy(update={"parts": parts}))
     return redacted
+
+
+def _has_values(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(k in _VALUE_KEYS or _has_values(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_values(v) for v in value)
+    return False
 
 
 def _without_values(value: Any) -> Any:

@@ -16,7 +16,7 @@ import pytest
 
 from chatdf import ChatDF
 from chatdf.llm.client import RetryPolicy
-from chatdf.privacy import SCHEMA_ONLY_PROMPT
+from chatdf.privacy import HIDDEN_ANSWER, SCHEMA_ONLY_PROMPT
 from tests.fake_gemini import TEST_API_KEY, FakeGemini, function_call, text_chunks
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05)
@@ -102,7 +102,7 @@ def test_rows_of_an_earlier_full_mode_conversation_are_not_replayed(
     try:
         full.add(secret_frame(), name="accounts")
         fake_gemini.add_stream(call("execute_sql", query="SELECT customer, balance FROM accounts"))
-        fake_gemini.add_stream(text_chunks("Listed them."))
+        fake_gemini.add_stream(text_chunks("Zanzibar-7781 has the largest balance."))
         full.ask("List the accounts")
         assert leaked(sent(fake_gemini))  # full mode: the model saw the rows
         conversation_id = full.conversation_id
@@ -118,7 +118,9 @@ def test_rows_of_an_earlier_full_mode_conversation_are_not_replayed(
         fake_gemini.reset()
         fake_gemini.add_stream(text_chunks("See the table."))
         private.ask("And again?")
-        assert "Listed them." in sent(fake_gemini)  # the conversation is replayed...
-        assert leaked(sent(fake_gemini)) == []  # ...without its rows
+        replayed = sent(fake_gemini)
+        assert "List the accounts" in replayed and "SELECT customer, balance" in replayed
+        assert HIDDEN_ANSWER in replayed  # the answer was written from rows: it goes too
+        assert leaked(replayed) == []
     finally:
         private.close()
