@@ -25,6 +25,7 @@ def test_the_environment_and_keywords_set_them(monkeypatch: pytest.MonkeyPatch) 
     try:
         assert chat.settings.privacy == "schema"
         assert chat._session.controller.schema_only
+        assert chat._privacy == "schema"  # synced: the header shows the badge
     finally:
         chat.close()
 
