@@ -167,6 +167,8 @@ class ChatDF(anywidget.AnyWidget):
     _account = t.Dict().tag(sync=True)
     """Team mode: ``{team: true, gateway, email, name}`` (email/name empty while signed out);
     empty in single-user mode. Never a token."""
+    _privacy = t.Unicode("full").tag(sync=True)
+    """``schema`` in privacy mode (the header shows a badge); ``full`` otherwise."""
     _layout = t.Dict().tag(sync=True)
     """Written by the browser: ``{left, right}`` collapsed flags and the narrow-layout tab."""
     theme = t.Enum(["system", "light", "dark"], default_value="system").tag(sync=True)
@@ -176,7 +178,10 @@ class ChatDF(anywidget.AnyWidget):
         """Start a session: settings are read, workers start, nothing is sent to Gemini."""
         config = load_settings(api_key=api_key, db_path=db_path, **settings)
         super().__init__(
-            theme=config.theme, _max_datasets=config.max_datasets, _has_key=bool(config.key())
+            theme=config.theme,
+            _max_datasets=config.max_datasets,
+            _has_key=bool(config.key()),
+            _privacy=config.privacy,
         )
         self.settings = config
         self._session = Session(config)

@@ -152,6 +152,8 @@ export interface WidgetModel {
   _has_key: boolean;
   /** Team mode only (empty otherwise); never holds a token. */
   _account: Partial<Account>;
+  /** `schema`: privacy mode, the model sees no cell values (`CHATDF_PRIVACY`); absent means `full`. */
+  _privacy?: "full" | "schema";
   _layout: Layout;
   theme: Theme;
 }

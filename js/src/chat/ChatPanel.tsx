@@ -2,6 +2,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { useWidget } from "../context";
 import { useTrait } from "../hooks/useTrait";
+import { PrivacyBadge } from "./PrivacyBadge";
 import type { DatasetCard, Usage } from "../model";
 import { Icon } from "../ui/icons";
 import { formatDuration, formatShape } from "../utils/format";
@@ -181,6 +182,7 @@ export function ChatPanel({ narrow = false, onShowDatasets }: Props) {
               ))}
           </ul>
         ) : null}
+        <PrivacyBadge model={model} />
       </header>
       <div class="chatdf-chat__scroll" ref={list} onScroll={onScroll}>
         {messages.length === 0 ? (
