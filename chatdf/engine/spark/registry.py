@@ -39,6 +39,16 @@ class _View:
     """session -> DataFrame: how to make the view again (after a reconnect)."""
     code: list[str]
     """PySpark lines that register the view (for ``chat.code``)."""
+    version: int = 0
+    """Changes on refresh, so cached profiles of the view are recomputed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _ViewSource:
+    """What callers of ``tables()`` read of a view: its name and data version."""
+
+    name: str
+    version: int
 
 
 class SparkRegistry:
@@ -56,8 +66,8 @@ class SparkRegistry:
         return [v.dataset for v in self._views.values()]
 
     def tables(self) -> Mapping[str, TableSource]:
-        # The guard needs the names; the views live on the cluster, not in TableSources.
-        return {name: None for name in self._views}  # type: ignore[misc]
+        # The guard needs the names, the profiler a version; the views live on the cluster.
+        return {name: _ViewSource(name, v.version) for name, v in self._views.items()}  # type: ignore[misc]
 
     def catalog(self) -> dict[str, dict[str, str]]:
         """Column names and types of every view (DESCRIBE, SHOW TABLES and the guard read it)."""
@@ -138,6 +148,7 @@ class SparkRegistry:
         d = view.dataset
         dataset = await self._engine.register(d.name, view.build, d.kind, d.source)
         view.dataset = dataset
+        view.version += 1
         return dataset
 
     def recreate_all(self, session: Any) -> None:
