@@ -6,12 +6,28 @@
 import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
 import { sql as sqlLanguage, PostgreSQL } from "@codemirror/lang-sql";
 import { HighlightStyle, syntaxHighlighting } from "@codemirror/language";
-import { EditorState } from "@codemirror/state";
-import { EditorView, keymap, placeholder } from "@codemirror/view";
+import { EditorState, StateEffect, StateField } from "@codemirror/state";
+import { Decoration, type DecorationSet, EditorView, keymap, placeholder } from "@codemirror/view";
 import { tags } from "@lezer/highlight";
 import { useEffect, useRef, useState } from "preact/hooks";
+import { RpcError } from "../rpc";
 import { Icon } from "../ui/icons";
 import { copyText } from "../utils/clipboard";
+import { errorRange, humanError } from "../utils/errors";
+
+// The error's position, underlined in the editor until the text changes.
+const markError = StateEffect.define<{ from: number; to: number } | null>();
+const errorMark = Decoration.mark({ class: "chatdf-sql__error-mark", attributes: { title: "The error is here" } });
+const errorField = StateField.define<DecorationSet>({
+  create: () => Decoration.none,
+  update(marks, tr) {
+    for (const effect of tr.effects) {
+      if (effect.is(markError)) return effect.value ? Decoration.set([errorMark.range(effect.value.from, effect.value.to)]) : Decoration.none;
+    }
+    return tr.docChanged ? Decoration.none : marks;
+  },
+  provide: (field) => EditorView.decorations.from(field),
+});
 
 // Colours come from CSS variables so the light, dark and JupyterLab themes all apply.
 const highlight = HighlightStyle.define([
@@ -45,7 +61,7 @@ export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const [running, setRunning] = useState(false);
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<RpcError | null>(null);
   const [copied, setCopied] = useState(false);
   const runRef = useRef<() => void>(() => {});
 
@@ -67,6 +83,7 @@ export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
           EditorView.lineWrapping,
           placeholder("SELECT …"),
           theme,
+          errorField,
           EditorView.contentAttributes.of({ "aria-label": "SQL query (editable)" }),
         ],
       }),
@@ -91,10 +108,17 @@ export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
     if (!text || running) return;
     setRunning(true);
     setProblem(null);
+    view.current?.dispatch({ effects: markError.of(null) });
     try {
       await onRun(text);
     } catch (err) {
-      setProblem(err instanceof Error ? err.message : String(err));
+      const failure = err instanceof RpcError ? err : new RpcError(err instanceof Error ? err.message : String(err), "error");
+      setProblem(failure);
+      const editor = view.current;
+      const range = editor ? errorRange(editor.state.doc.toString(), failure.details, failure.message) : null;
+      if (editor && range && range.to <= editor.state.doc.length) {
+        editor.dispatch({ effects: [markError.of(range), EditorView.scrollIntoView(range.from)] });
+      }
     } finally {
       setRunning(false);
     }
@@ -141,11 +165,7 @@ export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
           Copied to the clipboard.
         </p>
       ) : null}
-      {problem ? (
-        <p class="chatdf-sql__error" role="alert">
-          {problem}
-        </p>
-      ) : null}
+      {problem ? <SqlError error={problem} /> : null}
       {earlier.length ? (
         <details class="chatdf-sql__earlier">
           <summary>Earlier queries in this answer ({earlier.length})</summary>
@@ -155,5 +175,21 @@ export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
         </details>
       ) : null}
     </section>
+  );
+}
+
+/** A failed run: a human first line, the raw message in a disclosure. */
+function SqlError({ error }: { error: RpcError }) {
+  const { title, detail } = humanError(error.message, error.errorType);
+  return (
+    <div class="chatdf-sql__error" role="alert">
+      <p class="chatdf-sql__error-title">{title}</p>
+      {detail ? (
+        <details class="chatdf-error__details">
+          <summary>Details</summary>
+          <pre class="chatdf-error__raw">{detail}</pre>
+        </details>
+      ) : null}
+    </div>
   );
 }
