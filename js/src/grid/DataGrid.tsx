@@ -30,7 +30,7 @@ import { Icon } from "../ui/icons";
 import { copyText } from "../utils/clipboard";
 import { formatCount, formatRange } from "../utils/format";
 import { decodePage } from "./arrow";
-import { columnFormat, formatCell } from "./format";
+import { type ColumnFormat, columnFormat, formatCell } from "./format";
 import { cellText, filterLabel, isNumeric, isVariableName, nextSort, PAGE_ROWS, PAGE_SIZES, pageCount, pageKey } from "./paging";
 
 const features = tableFeatures({
@@ -51,11 +51,14 @@ interface Loaded {
 const MIN_WIDTH = 50;
 const MAX_INITIAL_WIDTH = 240;
 
-/** A first width from the header and the first page's text (about 7 px a character). */
-function initialWidth(name: string, dtype: string, rows: Row[], index: number): number {
-  let chars = Math.max(name.length + 3, dtype.length); // room for the sort button; the dtype line
-  for (const row of rows.slice(0, 50)) chars = Math.max(chars, (cellText(row[index]) ?? "null").length + 1);
-  return Math.min(MAX_INITIAL_WIDTH, Math.max(60, Math.round(chars * 7 + 20)));
+/** A first width from the header and the page's text as shown (about 7–8 px a character). */
+function initialWidth(name: string, dtype: string, friendly: string, rows: Row[], index: number, format: ColumnFormat): number {
+  const head = Math.max(name.length * 7.5, dtype.length * 6.5) + 36; // bold name, padding, sort button
+  let chars = 4;
+  for (const row of rows.slice(0, 50)) chars = Math.max(chars, (formatCell(row[index], format) ?? "null").length);
+  // Tabular figures (numbers, dates, times) are wider than average text.
+  const perChar = format.kind !== "other" || friendly === "Date" || friendly === "Timestamp" ? 7.8 : 7.2;
+  return Math.min(MAX_INITIAL_WIDTH, Math.max(56, Math.round(head), Math.round(chars * perChar + 18)));
 }
 const MAX_FIT_WIDTH = 480;
 
@@ -127,6 +130,14 @@ export function DataGrid({ result, onRerun, tools }: Props) {
     };
   }, [result.id, wanted]);
 
+  // From the grid's mount (the query finished) to its first rows on screen (read by bench/ui.py).
+  const mountedAt = useRef(performance.now());
+  useLayoutEffect(() => {
+    if (loaded && rootRef.current && !rootRef.current.dataset.firstRowsMs) {
+      rootRef.current.dataset.firstRowsMs = (performance.now() - mountedAt.current).toFixed(2);
+    }
+  }, [loaded]);
+
   // How long "Next" took to show rows (read by bench/ui.py).
   useLayoutEffect(() => {
     if (clickedAt.current !== null && loaded && loaded.key === wanted && rootRef.current) {
@@ -135,6 +146,11 @@ export function DataGrid({ result, onRerun, tools }: Props) {
     }
   }, [loaded, wanted]);
 
+  // One format per column for the page shown: the same decimals down a column.
+  const formats = useMemo(
+    () => (loaded?.header.columns ?? []).map((c, i) => columnFormat(c.name, c.friendly, (loaded?.rows ?? []).map((r) => r[i]))),
+    [loaded],
+  );
   const columnsKey = loaded ? JSON.stringify(loaded.header.columns) : "";
   const columns = useMemo<ColumnDef<typeof features, Row>[]>(
     () =>
@@ -142,7 +158,7 @@ export function DataGrid({ result, onRerun, tools }: Props) {
         id: String(i),
         header: c.name,
         accessorFn: (row: Row) => row[i],
-        size: initialWidth(c.name, c.dtype, loaded?.rows ?? [], i),
+        size: initialWidth(c.name, c.dtype, c.friendly, loaded?.rows ?? [], i, formats[i]!),
         minSize: MIN_WIDTH,
         meta: c,
       })),
@@ -158,11 +174,6 @@ export function DataGrid({ result, onRerun, tools }: Props) {
     return () => subscription.unsubscribe();
   }, [table]);
   table.setOptions((old) => ({ ...old, data: loaded?.rows ?? [] }));
-  // One format per column for the page shown: the same decimals down a column.
-  const formats = useMemo(
-    () => (loaded?.header.columns ?? []).map((c, i) => columnFormat(c.name, c.friendly, (loaded?.rows ?? []).map((r) => r[i]))),
-    [loaded],
-  );
 
   if (!result.id || (error && error.message.includes("no longer kept"))) {
     return (
@@ -663,8 +674,15 @@ function ResultActions({ resultId, sort, filters, disabled }: ActionProps) {
 
   return (
     <>
-      <button type="button" class="chatdf-btn chatdf-btn--quiet" disabled={disabled || working !== null} onClick={copyAll} title="Copy every row (tab-separated, raw values)">
-        <Icon name="copy" /> {working === "copy" ? "Copying…" : "Copy all"}
+      <button
+        type="button"
+        class="chatdf-btn chatdf-btn--quiet"
+        aria-label="Copy all rows"
+        disabled={disabled || working !== null}
+        onClick={copyAll}
+        title="Copy every row (tab-separated, raw values)"
+      >
+        <Icon name="copy" /> {working === "copy" ? "Copying…" : "Copy"}
       </button>
       <details class="chatdf-grid__menu">
         <summary class="chatdf-btn chatdf-btn--quiet" aria-label="Download">
@@ -679,8 +697,15 @@ function ResultActions({ resultId, sort, filters, disabled }: ActionProps) {
           </button>
         </div>
       </details>
-      <button type="button" class="chatdf-btn chatdf-btn--quiet" disabled={working !== null} onClick={copyCode} title="Polars code that recreates this result (chat.code)">
-        <Icon name="code" /> Copy as code
+      <button
+        type="button"
+        class="chatdf-btn chatdf-btn--quiet"
+        aria-label="Copy as code"
+        disabled={working !== null}
+        onClick={copyCode}
+        title="Copy the Polars code that recreates this result (chat.code)"
+      >
+        <Icon name="code" /> Code
       </button>
     </>
   );
@@ -700,8 +725,14 @@ function ExportButton({ resultId }: { resultId: string }) {
   const [replace, setReplace] = useState<{ name: string; message: string } | null>(null);
   if (!open) {
     return (
-      <button type="button" class="chatdf-btn chatdf-btn--quiet" onClick={() => setOpen(true)}>
-        <Icon name="download" /> Export to variable
+      <button
+        type="button"
+        class="chatdf-btn chatdf-btn--quiet"
+        aria-label="Export to variable"
+        title="Put the whole result in a notebook variable"
+        onClick={() => setOpen(true)}
+      >
+        <Icon name="arrow-down" /> Export
       </button>
     );
   }
