@@ -41,8 +41,8 @@ export function humanError(message: string, errorType = ""): HumanError {
   const cut = text.search(/\n|;\s*valid (?:columns|fields)|:\s*\[|\s*\[\s*"/i);
   const head = cut > 0 ? text.slice(0, cut) : text;
   const lowercaseStart = /^[a-z]/.test(head);
-  const clipped = head.length > MAX_TITLE;
-  if (cut <= 0 && !lowercaseStart && !clipped) return { title: text, detail: null };
+  // A sentence of our own (capitalized, one line) is shown whole.
+  if (cut <= 0 && !lowercaseStart) return { title: text, detail: null };
   const title = errorType === "sql" && lowercaseStart ? `The query failed: ${head.trim()}` : head;
   return { title: sentence(title), detail: text };
 }
