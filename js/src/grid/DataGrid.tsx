@@ -53,7 +53,7 @@ const MAX_INITIAL_WIDTH = 240;
 
 /** A first width from the header and the page's text as shown (about 7–8 px a character). */
 function initialWidth(name: string, dtype: string, friendly: string, rows: Row[], index: number, format: ColumnFormat): number {
-  const head = Math.max(name.length * 7.5, dtype.length * 6.5) + 36; // bold name, padding, sort button
+  const head = Math.max(name.length * 8.2, dtype.length * 6.8) + 40; // bold name, padding, sort button
   let chars = 4;
   for (const row of rows.slice(0, 50)) chars = Math.max(chars, (formatCell(row[index], format) ?? "null").length);
   // Tabular figures (numbers, dates, times) are wider than average text.
