@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             results["unsorted"] = page_clicks(notebook, grid, args.pages, received)
 
             # Sort descending (two clicks): the kernel sorts all rows; wait for the top value.
-            top = f"{(args.rows - 1) * 0.5:.1f}".removesuffix(".0")
+            top = f"{(args.rows - 1) * 0.5:,.1f}"  # as the grid shows it: grouped, one decimal
             header = grid.get_by_role("button", name="Sort by value")
             started = time.perf_counter()
             header.click()
