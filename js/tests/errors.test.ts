@@ -10,8 +10,10 @@ describe("errors in words", () => {
 
   it("capitalizes and cuts other raw messages; leaves kernel sentences alone", () => {
     expect(humanError("sql parser error: expected ident\nat line 3", "sql").title).toBe("The query failed: sql parser error: expected ident.");
-    const plain = "Usage limit reached. Try again in about 42 s.";
-    expect(humanError(plain, "rate_limit")).toEqual({ title: plain, detail: null });
+    const plain = "The query ran out of memory in its worker.";
+    expect(humanError(plain, "memory")).toEqual({ title: plain, detail: null });
+    const limit = "Gemini rate limit or quota reached (429 RESOURCE_EXHAUSTED: quota). Try again in about 42 s.";
+    expect(humanError(limit, "rate_limit")).toEqual({ title: "Gemini's rate limit or quota was reached.", detail: limit });
   });
 
   it("finds the error position from line/column or the missing column", () => {

@@ -330,7 +330,8 @@ def test_errors_human_first_line_position_countdown_and_shown_once(open_notebook
     widget.locator(".chatdf-history__open").filter(has_text="Show all sales").first.click()
     expect(widget.locator(".chatdf-msg--user")).to_have_count(2)
     expect(widget.locator(".chatdf-error")).to_have_count(1)
-    expect(widget.locator(".chatdf-error__message")).to_contain_text("Resource has been exhausted")
+    expect(widget.locator(".chatdf-error__message")).to_have_text("Gemini's rate limit or quota was reached.")
+    expect(widget.locator(".chatdf-error__raw")).to_contain_text("Resource has been exhausted")
     expect(widget.locator(".chatdf-md").filter(has_text="Resource has been exhausted")).to_have_count(0)
 
 

@@ -33,6 +33,8 @@ export function missingColumn(message: string): string | null {
 /** A human first line and the raw details, for an error of `errorType`. */
 export function humanError(message: string, errorType = ""): HumanError {
   const text = message.trim();
+  // The wait is counted down on the card; Gemini's own words go in the details.
+  if (errorType === "rate_limit") return { title: "Gemini's rate limit or quota was reached.", detail: text };
   const column = missingColumn(text);
   if (column !== null) {
     return { title: `The query uses a column that does not exist: "${column}".`, detail: text };
