@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
 
             state = notebook.kernel_json(
                 "{'data': len(_json.dumps({k: v for k, v in chat.get_state().items() "
-                "if k not in ('_esm', '_css')})), 'bundle': len(chat._esm) + len(chat._css)}"
+                "if k not in ('_esm', '_css')})), "
+                "'bundle': len(str(chat._esm)) + len(str(getattr(chat, '_css', '')))}"
             )
             results["saved_state_bytes"] = state["data"]
             results["bundle_in_state_bytes"] = state["bundle"]
