@@ -1,5 +1,6 @@
 /** One message: the user's question, or the assistant's answer with its result and SQL. */
 import { useMemo, useState } from "preact/hooks";
+import { AnswerChart } from "../chart/AnswerChart";
 import { useWidget } from "../context";
 import { DataGrid } from "../grid/DataGrid";
 import type { ChatMessage } from "../model";
@@ -53,6 +54,7 @@ interface AssistantProps {
 export function AssistantMessage({ message, live, onRetry }: AssistantProps) {
   const { api, notify } = useWidget();
   const [showSql, setShowSql] = useState(false);
+  const [charting, setCharting] = useState(false);
   const streaming = message.status === "streaming";
   const streamed = streaming ? (live?.text ?? "") : message.text;
   // A stored failed turn keeps the error as its text too: show it once, in the card.
@@ -80,8 +82,21 @@ export function AssistantMessage({ message, live, onRetry }: AssistantProps) {
       {message.status === "error" && message.error ? (
         <ErrorCard error={message.error} onRetry={message.question ? () => onRetry(message.question!) : undefined} />
       ) : null}
+      {!streaming && (message.chart || charting) ? (
+        <AnswerChart chart={message.chart ?? null} result={message.result} building={charting} onStopBuilding={() => setCharting(false)} />
+      ) : null}
       {result ? (
-        <DataGrid result={result} onRerun={() => run(result.sql).catch((err) => notify(String(err?.message ?? err), "error"))} />
+        <DataGrid
+          result={result}
+          onRerun={() => run(result.sql).catch((err) => notify(String(err?.message ?? err), "error"))}
+          actions={
+            result.id && !streaming ? (
+              <button type="button" class="chatdf-btn chatdf-btn--quiet" aria-pressed={charting} onClick={() => setCharting((v) => !v)}>
+                <Icon name="chart" /> Chart this
+              </button>
+            ) : null
+          }
+        />
       ) : null}
       {!streaming && (lastSql || text) ? (
         <div class="chatdf-msg__actions">

@@ -66,11 +66,11 @@ interface Props {
   result: ResultRef;
   /** Offered when the kernel no longer keeps the result (after a restart or from history). */
   onRerun?: () => void;
-  /** More toolbar buttons (e.g. "Chart this"), shown before the grid's own. */
-  tools?: ComponentChildren;
+  /** More buttons for the grid's action bar (the answer's "Chart this"). */
+  actions?: ComponentChildren;
 }
 
-export function DataGrid({ result, onRerun, tools }: Props) {
+export function DataGrid({ result, onRerun, actions }: Props) {
   const { api, notify } = useWidget();
   const [sort, setSort] = useState<SortSpec | null>(null);
   const [filters, setFilters] = useState<FilterSpec[]>([]);
@@ -247,7 +247,7 @@ export function DataGrid({ result, onRerun, tools }: Props) {
           ))}
         </span>
         <span class="chatdf-grid__actions">
-          {tools}
+          {actions}
           <ResultActions resultId={result.id} sort={sort} filters={filters} disabled={!loaded} />
           <ExportButton resultId={result.id} />
         </span>
