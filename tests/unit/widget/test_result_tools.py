@@ -175,3 +175,29 @@ def test_where_for_combines_filters():
     assert where_for(result, []) is None
     with pytest.raises(QueryError, match="cannot be compared"):
         where_for(kept(pl.DataFrame({"l": [[1]]})), [ColumnFilter("l", "gt", "1")])
+
+
+async def test_column_filters_run_in_a_worker_for_large_results(chat: ChatDF, sales: Path):
+    """The grid's filters go to the query worker like sorts do (results past KERNEL_ORDER_BYTES)."""
+    from chatdf.grid import Pager
+
+    chat.add(str(sales), "sales")
+    session = chat._session
+    result = await session.call_async(session.run_sql("SELECT * FROM sales"))
+    where = where_for(
+        result,
+        [
+            ColumnFilter("region", "contains", "REGION 1"),
+            ColumnFilter("day", "le", "2024-01-10"),
+            ColumnFilter("amount", "not_null"),
+        ],
+    )
+    in_kernel = Pager()
+    in_worker = Pager(session.engine, kernel_order_bytes=0)
+    kernel_page = await in_kernel.page(result, 0, 100, ("amount", True), where)
+    worker_page = await session.call_async(in_worker.page(result, 0, 100, ("amount", True), where))
+    assert kernel_page.ipc == worker_page.ipc
+    expected = result.data.filter(
+        pl.col("region") == "Region 1", pl.col("day") <= dt.date(2024, 1, 10), pl.col("amount").is_not_null()
+    )
+    assert worker_page.total_rows == expected.height > 0
