@@ -363,6 +363,14 @@ def test_grid_in_the_sidebar(open_notebook, chatdf_setup, fake_gemini: FakeGemin
     overflow = widget.evaluate("el => el.scrollWidth - el.clientWidth")
     assert overflow <= 0, f"the widget overflows by {overflow} px"
     screenshot(sidebar, f"grid-sidebar-{width}-light")
+    # The pager fits: every button inside the grid's box.
+    footer = grid.locator(".chatdf-grid__footer")
+    footer.scroll_into_view_if_needed()
+    right = grid.bounding_box()["x"] + grid.bounding_box()["width"]
+    for name in ("First page", "Previous page", "Next page", "Last page"):
+        box = grid.get_by_role("button", name=name).bounding_box()
+        assert box["x"] + box["width"] <= right + 1, (name, box, right)
+    screenshot(sidebar, f"grid-sidebar-{width}-pager-light")
     column_button(grid, "revenue").click()
     expect(grid.get_by_role("region", name="Column revenue")).to_contain_text("Rows")
     screenshot(sidebar, f"grid-sidebar-{width}-summary-light")

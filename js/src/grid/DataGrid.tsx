@@ -398,7 +398,7 @@ export function DataGrid({ result, onRerun, actions }: Props) {
   );
 }
 
-/** ‹‹ ‹ Page [n] of N › ››: first, previous, go to page, next, last. */
+/** ‹‹ ‹ [n] of N › ››: first, previous, go to page, next, last (the box is labelled "Go to page"). */
 function Pager({ page, pages, onGo }: { page: number; pages: number; onGo: (p: number) => void }) {
   const [draft, setDraft] = useState<string | null>(null);
   function submit() {
@@ -414,8 +414,7 @@ function Pager({ page, pages, onGo }: { page: number; pages: number; onGo: (p: n
       <button type="button" class="chatdf-icon-btn" aria-label="Previous page" disabled={page === 0} onClick={() => onGo(page - 1)}>
         <Icon name="chevron-left" />
       </button>
-      <span class="chatdf-grid__page">
-        Page{" "}
+      <span class="chatdf-grid__page" title="Page">
         <input
           class="chatdf-input chatdf-input--small chatdf-grid__goto"
           aria-label="Go to page"
