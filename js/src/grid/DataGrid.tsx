@@ -52,13 +52,27 @@ const MIN_WIDTH = 50;
 const MAX_INITIAL_WIDTH = 240;
 
 /** A first width from the header and the page's text as shown (about 7–8 px a character). */
-function initialWidth(name: string, dtype: string, friendly: string, rows: Row[], index: number, format: ColumnFormat): number {
+function initialWidth(
+  name: string,
+  dtype: string,
+  friendly: string,
+  rows: Row[],
+  index: number,
+  format: ColumnFormat,
+  cap = MAX_INITIAL_WIDTH,
+): number {
   const head = Math.max(name.length * 8.2, dtype.length * 6.8) + 40; // bold name, padding, sort button
   let chars = 4;
   for (const row of rows.slice(0, 50)) chars = Math.max(chars, (formatCell(row[index], format) ?? "null").length);
   // Tabular figures (numbers, dates, times) are wider than average text.
   const perChar = format.kind !== "other" || friendly === "Date" || friendly === "Timestamp" ? 7.8 : 7.2;
-  return Math.min(MAX_INITIAL_WIDTH, Math.max(56, Math.round(head), Math.round(chars * perChar + 18)));
+  return Math.min(cap, Math.max(56, Math.round(head), Math.round(chars * perChar + 18)));
+}
+
+/** In a narrow container (the 250 px sidebar) no first width exceeds half of it, so two columns show. */
+function widthCap(container: HTMLElement | null): number {
+  const width = container?.clientWidth ?? 0;
+  return width > 0 ? Math.max(70, Math.min(MAX_INITIAL_WIDTH, Math.floor((width - 2) / 2))) : MAX_INITIAL_WIDTH;
 }
 const MAX_FIT_WIDTH = 480;
 
@@ -158,7 +172,7 @@ export function DataGrid({ result, onRerun, actions }: Props) {
         id: String(i),
         header: c.name,
         accessorFn: (row: Row) => row[i],
-        size: initialWidth(c.name, c.dtype, c.friendly, loaded?.rows ?? [], i, formats[i]!),
+        size: initialWidth(c.name, c.dtype, c.friendly, loaded?.rows ?? [], i, formats[i]!, widthCap(rootRef.current)),
         minSize: MIN_WIDTH,
         meta: c,
       })),
