@@ -201,3 +201,35 @@ async def test_column_filters_run_in_a_worker_for_large_results(chat: ChatDF, sa
         pl.col("region") == "Region 1", pl.col("day") <= dt.date(2024, 1, 10), pl.col("amount").is_not_null()
     )
     assert worker_page.total_rows == expected.height > 0
+
+
+async def test_summaries_are_computed_in_a_worker_over_the_whole_result(chat: ChatDF, sales: Path):
+    """A header click's summary is a job for a query worker (the engine counts it), never a
+    scan in the kernel, and it says the same as the kernel's own computation would."""
+    chat.add(str(sales), "sales")
+    session = chat._session
+    result = await session.call_async(session.run_sql("SELECT * FROM sales"))
+    in_memory = kept(result.data)  # no file: the kernel computes it (the reference)
+    region_1 = where_for(result, [ColumnFilter("region", "eq", "Region 1")])
+    before = session.engine.jobs["summary"]
+    for column in ("id", "amount", "region", "day"):
+        for where in (None, region_1):
+            worker = await session.call_async(summarize(result, column, where, engine=session.engine))
+            assert worker == await summarize(in_memory, column, where)
+    assert session.engine.jobs["summary"] - before == 8
+    amount = await session.call_async(summarize(result, "amount", engine=session.engine))
+    assert (amount["rows"], amount["nulls"], amount["min"], amount["max"]) == (20_000, 2000, 1.5, 19_999 * 1.5)
+    region = await session.call_async(summarize(result, "region", region_1, engine=session.engine))
+    assert (region["rows"], region["distinct"], region["top"]) == (5000, 1, [{"value": "Region 1", "count": 5000}])
+    day = await session.call_async(summarize(result, "day", region_1, engine=session.engine))
+    assert (day["min"], day["max"], day["histogram"]) == ("2024-01-02", "2024-01-30", None)
+    assert session.engine.jobs["summary"] - before == 11
+
+
+def test_the_widget_sends_summaries_to_a_worker(chat: ChatDF, browser: Browser, sales: Path):
+    chat.add(str(sales), "sales")
+    chat.sql("SELECT * FROM sales")
+    before = chat._session.engine.jobs["summary"]
+    amount = browser.result("summary", result_id=newest(chat), column="amount")
+    assert amount["nulls"] == 2000
+    assert chat._session.engine.jobs["summary"] == before + 1
