@@ -1,9 +1,10 @@
 """What the grid asks of a whole kept result beyond pages: filters, column
 summaries, "Copy all" and downloads.
 
-Everything here runs where the data is and never on the event loop: the result's
-file is scanned lazily (a Polars streaming scan) on a thread, so a column summary
-of ten million rows costs a pass over one column, not a copy of the result. Only
+Everything here runs where the data is and never on the event loop. A column
+summary is a job for a query worker (:meth:`chatdf.engine.Engine.summary`), which
+scans the result's file lazily: ten million rows cost a pass over one column in
+the worker, not a copy in the kernel. Copy and download scan the file on a thread. Only
 aggregates, clipboard text (at most ``copy_max_rows`` rows) and download chunks
 cross to the browser.
 
@@ -18,7 +19,6 @@ Values are checked against the column's type first, so a bad filter is a clear
 from __future__ import annotations
 
 import asyncio
-import math
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,6 +27,10 @@ from typing import Any, Literal
 
 import polars as pl
 
+from .engine import Engine
+from .engine.worker import HISTOGRAM_BINS as HISTOGRAM_BINS  # the summary's sizes live with
+from .engine.worker import TOP_VALUES as TOP_VALUES  # the code workers run; importable here too
+from .engine.worker import column_summary
 from .errors import QueryError
 from .grid import Pager, Sort, _display
 from .models import QueryResult
@@ -34,8 +38,6 @@ from .models import QueryResult
 FilterOp = Literal["contains", "eq", "ne", "gt", "ge", "lt", "le", "is_null", "not_null"]
 """What a per-column filter may ask; ``contains`` is case-insensitive text search."""
 
-HISTOGRAM_BINS = 12
-TOP_VALUES = 5
 DOWNLOAD_CHUNK = 4 * 2**20
 """Bytes of a download sent in one reply: the file streams to the browser in chunks."""
 MAX_DOWNLOADS = 4
@@ -147,14 +149,22 @@ def _lazy(result: QueryResult) -> pl.LazyFrame:
 # -- column summaries ----------------------------------------------------------------
 
 
-async def summarize(result: QueryResult, column: str, where: pl.Expr | None = None) -> dict[str, Any]:
-    """A column's summary over the whole (filtered) result, computed off the loop:
-    rows, nulls, distinct values, min/max, and a histogram (numbers) or the top values.
+async def summarize(
+    result: QueryResult, column: str, where: pl.Expr | None = None, *, engine: Engine | None = None
+) -> dict[str, Any]:
+    """A column's summary over the whole (filtered) result: rows, nulls, distinct values,
+    min/max, and a histogram (numbers) or the top values.
+
+    With an ``engine``, a query worker computes it from the result's file (the kernel
+    only receives the aggregates). A result with no file (a frame held in memory)
+    has nothing a worker could read, so the kernel scans it on a thread.
 
     Raises
     ------
     QueryError
-        ``validation`` with ``details.reason == "unknown_column"``.
+        ``validation`` with ``details.reason``: ``unknown_column``, or ``unsummarizable``
+        when Polars cannot summarize the column; as :meth:`chatdf.engine.Engine.run`
+        when the worker fails.
     """
     names = [c.name for c in result.columns]
     if column not in names:
@@ -165,84 +175,28 @@ async def summarize(result: QueryResult, column: str, where: pl.Expr | None = No
         )
     position = names.index(column)
     info = result.columns[position]
-    return await asyncio.to_thread(_summary, _lazy(result), position, info.name, info.dtype, where)
+    file = result.file
+    try:
+        if engine is not None and file is not None and not file.removed:
+            summary = await engine.summary(file, position, where)
+        else:
+            summary = await asyncio.to_thread(column_summary, pl, _lazy(result), position, where)
+    except pl.exceptions.PolarsError as exc:
+        raise _unsummarizable(column, str(exc)) from None
+    except QueryError as exc:
+        if exc.error_type != "sql":
+            raise
+        raise _unsummarizable(column, exc.message) from None
+    return {"column": info.name, "dtype": info.dtype, **summary}
 
 
-def _summary(
-    frame: pl.LazyFrame, position: int, name: str, dtype_text: str, where: pl.Expr | None
-) -> dict[str, Any]:
-    if where is not None:
-        frame = frame.filter(where)
-    values = frame.select(pl.nth(position).alias("v"))
-    dtype = values.collect_schema()["v"]
-    orderable = dtype.is_numeric() or dtype.is_temporal() or dtype in (pl.String, pl.Boolean)
-    hashable = not isinstance(dtype, (pl.List, pl.Array, pl.Struct, pl.Object))
-    stats = [pl.len().alias("rows"), pl.col("v").null_count().alias("nulls")]
-    if hashable:
-        stats.append(pl.col("v").n_unique().alias("distinct"))
-    if orderable:
-        stats += [pl.col("v").min().alias("min"), pl.col("v").max().alias("max")]
-    row = values.select(stats).collect().row(0, named=True)
-    summary: dict[str, Any] = {
-        "column": name,
-        "dtype": dtype_text,
-        "rows": row["rows"],
-        "nulls": row["nulls"],
-        "distinct": row.get("distinct"),
-        "min": _json_value(row.get("min")),
-        "max": _json_value(row.get("max")),
-        "histogram": None,
-        "top": None,
-    }
-    low, high = row.get("min"), row.get("max")
-    if dtype.is_numeric() and low is not None and high is not None and _finite(low, high):
-        summary["histogram"] = _histogram(values, float(low), float(high))
-    elif hashable:
-        top = (
-            values.drop_nulls()
-            .group_by("v")
-            .agg(pl.len().alias("count"))
-            .sort(["count", "v"], descending=[True, False], nulls_last=True)
-            .head(TOP_VALUES)
-            .collect()
-        )
-        summary["top"] = [
-            {"value": _json_value(v), "count": c} for v, c in zip(top["v"].to_list(), top["count"].to_list(), strict=True)
-        ]
-    return summary
-
-
-def _finite(*numbers: Any) -> bool:
-    return all(math.isfinite(float(n)) for n in numbers)
-
-
-def _histogram(values: pl.LazyFrame, low: float, high: float) -> dict[str, Any]:
-    """Counts in ``HISTOGRAM_BINS`` equal bins from ``low`` to ``high`` (one bin when they are equal)."""
-    bins = HISTOGRAM_BINS if high > low else 1
-    width = (high - low) / bins if high > low else 1.0
-    index = ((pl.col("v").cast(pl.Float64) - low) / width).floor().clip(0, bins - 1).cast(pl.Int32)
-    counted = (
-        values.filter(pl.col("v").is_not_null() & pl.col("v").cast(pl.Float64).is_finite())
-        .select(index.alias("bin"))
-        .group_by("bin")
-        .agg(pl.len().alias("count"))
-        .collect()
+def _unsummarizable(column: str, why: str) -> QueryError:
+    first = why.strip().splitlines()[0] if why.strip() else "Polars refused"
+    return QueryError(
+        f"Cannot summarize {column!r}: {first}",
+        "validation",
+        details={"reason": "unsummarizable", "column": column},
     )
-    counts = [0] * bins
-    for b, c in zip(counted["bin"].to_list(), counted["count"].to_list(), strict=True):
-        counts[b] = c
-    return {"low": low, "high": high, "counts": counts}
-
-
-def _json_value(value: Any) -> Any:
-    """A value JSON carries exactly: numbers that fit a double stay numbers, the rest is text."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return value if abs(value) < 2**53 else str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    return str(value)
 
 
 # -- whole-result rows: copy and download --------------------------------------------
@@ -388,7 +342,7 @@ class ResultTools:
 
     async def summary(self, request: Any) -> dict[str, Any]:
         result, _, where = self._view(request)
-        return await summarize(result, request.column, where)
+        return await summarize(result, request.column, where, engine=self._session.engine)
 
     async def copy_all(self, request: Any) -> dict[str, Any]:
         result, sort, where = self._view(request)
