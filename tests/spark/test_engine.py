@@ -254,3 +254,29 @@ def test_unreachable_server_is_a_network_error_then_reconnects(spark_remote: str
         assert chat.sql("SELECT 1 AS x").item() == 1
     finally:
         chat.close()
+
+
+def test_whole_result_grid_actions_say_the_rows_stay_on_the_cluster(chat: ChatDF) -> None:
+    # The kernel holds only a cluster result's first rows: a summary, copy or download
+    # of those would look complete and be wrong, so each says what to do instead.
+    from chatdf.messages import parse_request
+    from chatdf.result_tools import ResultTools
+
+    chat.add(SALES, name="sales")
+    session = chat._session
+    result = session.call(session.run_sql(BY_REGION))
+    tools = ResultTools(session)
+    requests = [
+        {"type": "summary", "result_id": result.id, "column": "total"},
+        {"type": "copy_all", "result_id": result.id},
+        {"type": "download", "result_id": result.id, "format": "csv"},
+    ]
+    for content in requests:
+        request = parse_request({"id": "r1", **content})
+        call = getattr(tools, content["type"])
+        with pytest.raises(QueryError, match="stay on the Spark cluster") as refused:
+            session.call(call(request))
+        assert refused.value.details["reason"] == "remote_result"
+    # The grid's own paging still works on the same result.
+    page = session.call(session.page(result.id, offset=0, limit=10))
+    assert page.total_rows == 3
