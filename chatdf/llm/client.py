@@ -33,13 +33,10 @@ objects that hold the request headers.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
 import logging
-import random
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from google import genai
@@ -48,6 +45,7 @@ from pydantic import SecretStr
 
 from ..account import sign_in_message
 from ..errors import LLMError
+from ..retry import Backoff, RetryPolicy
 from ..settings import Settings
 from .errors import (
     MISSING_KEY_MESSAGE,
@@ -151,21 +149,6 @@ def _json_len(value: Any) -> int:
     return len(json.dumps(value, default=str)) if value else 0
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries of transient failures: ``attempts`` in all, delays doubling."""
-
-    attempts: int = 3
-    initial_delay: float = 1.0
-    max_delay: float = 8.0
-
-    def delay(self, retry: int, hint: float | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (0-based), with jitter."""
-        base = min(self.max_delay, self.initial_delay * (2**retry))
-        base = max(base, min(hint or 0.0, self.max_delay))
-        return base * (0.85 + 0.3 * random.random())
-
-
 class GeminiClient(ErrorMapping):
     """The Gemini API for one chatdf session.
 
@@ -234,7 +217,7 @@ class GeminiClient(ErrorMapping):
         """
         sdk = self._client()
         config = self._config(system, tools)
-        attempt = 0
+        backoff = self.retry.start()
         while True:
             produced = False
             finish: str | None = None
@@ -262,50 +245,13 @@ class GeminiClient(ErrorMapping):
             except LLMError as exc:
                 failure = _Failure(self._scrubbed(exc))
             except Exception as exc:  # noqa: BLE001 - translated at the boundary, below
-                failure = self._translate(exc, attempts=attempt + 1)
+                failure = self._translate(exc, attempts=backoff.attempts)
             if failure is None:
                 if not produced:
                     raise _empty(finish)
                 return
-            if failure.retryable and not produced and attempt + 1 < self.retry.attempts:
-                await self._pause(failure, attempt)
-                attempt += 1
-                continue
-            raise failure.error
-
-    async def generate(
-        self,
-        contents: Sequence[types.Content],
-        *,
-        system: str,
-        tools: Sequence[types.Tool] | None = None,
-    ) -> Reply:
-        """One non-streaming model reply (same errors and retries as :meth:`stream`)."""
-        sdk = self._client()
-        config = self._config(system, tools)
-        attempt = 0
-        while True:
-            failure: _Failure | None = None
-            try:
-                response = await sdk.aio.models.generate_content(
-                    model=self.model, contents=list(contents), config=config
-                )
-                blocked = _blocked(response)
-                if blocked is not None:
-                    raise blocked
-                builder = ReplyBuilder()
-                builder.add(_chunk_of(response))
-                reply = builder.reply()
-                if not (reply.text or reply.function_calls):
-                    raise _empty(reply.finish_reason)
-                return reply
-            except LLMError as exc:
-                failure = _Failure(self._scrubbed(exc))
-            except Exception as exc:  # noqa: BLE001 - translated at the boundary, below
-                failure = self._translate(exc, attempts=attempt + 1)
-            if failure.retryable and attempt + 1 < self.retry.attempts:
-                await self._pause(failure, attempt)
-                attempt += 1
+            if failure.retryable and not produced and backoff.can_retry():
+                await self._pause(failure, backoff)
                 continue
             raise failure.error
 
@@ -371,13 +317,14 @@ class GeminiClient(ErrorMapping):
             )
         return types.GenerateContentConfig(**options)
 
-    async def _pause(self, failure: _Failure, attempt: int) -> None:
-        delay = self.retry.delay(attempt, failure.hint)
-        logger.info(
-            "Gemini call failed (%s); retry %d of %d in %.2f s",
-            failure.error.message,
-            attempt + 1,
-            self.retry.attempts - 1,
-            delay,
-        )
-        await asyncio.sleep(delay)
+    async def _pause(self, failure: _Failure, backoff: Backoff) -> None:
+        def note(retry: int, delay: float) -> None:
+            logger.info(
+                "Gemini call failed (%s); retry %d of %d in %.2f s",
+                failure.error.message,
+                retry,
+                (self.retry.attempts or 0) - 1,
+                delay,
+            )
+
+        await backoff.wait(failure.hint, note=note)

@@ -4,11 +4,8 @@ and translating sqlite3 errors into StoreError.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import random
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,12 +14,17 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from ..errors import StoreError
+from ..retry import RetryPolicy
 
 T = TypeVar("T")
 MEMORY = ":memory:"
 RETRY_SECONDS = 10.0
 """How long a unit of work that keeps finding the file busy is retried (after the
 busy_timeout SQLite itself waits on each try) before the caller gets a StoreError."""
+# Jitter keeps two kernels that collided from colliding again in lockstep.
+_BUSY_RETRY = RetryPolicy(
+    attempts=None, initial_delay=0.02, max_delay=0.5, budget=RETRY_SECONDS, jitter=(0.5, 1.0)
+)
 MIGRATIONS: list[tuple[str, ...]] = [
     # 1: the tables.
     (
@@ -139,13 +141,12 @@ async def _with_retry(
     work: Callable[[], Awaitable[T]], path: str, action: str, on_retry: Callable[[], None]
 ) -> T:
     """Run ``work``, retrying while SQLite reports the file busy, then translate errors."""
-    deadline = time.monotonic() + RETRY_SECONDS
-    delay = 0.02
+    backoff = _BUSY_RETRY.start()
     while True:
         try:
             return await work()
         except sqlite3.Error as exc:
-            if not _is_busy(exc) or time.monotonic() >= deadline:
+            if not _is_busy(exc) or not backoff.can_retry():
                 raise _store_error(exc, path, action) from None
         except ValueError as exc:
             if "connection" not in str(exc).lower():
@@ -155,9 +156,7 @@ async def _with_retry(
                 f"The history store is closed while {action}.", details={"reason": "closed"}
             ) from exc
         on_retry()
-        # Jitter keeps two kernels that collided from colliding again in lockstep.
-        await asyncio.sleep(random.uniform(delay / 2, delay))
-        delay = min(delay * 2, 0.5)
+        await backoff.wait()
 
 
 async def _transaction(
