@@ -40,6 +40,7 @@ from .events import (
     UsageEvent,
     UsageWarningEvent,
 )
+from .limits import MAX_QUESTION_CHARS, check_question  # noqa: F401 - kept importable here
 from .llm.client import FunctionCall, GeminiClient, Reply, ReplyBuilder, Usage, estimate_tokens
 from .llm.prompts import system_prompt
 from .llm.tools import (
@@ -64,7 +65,6 @@ CONTEXT_FILL = 0.8
 # Messages dropped when the API still says the request is too large.
 DROP_ON_TOO_LARGE = 10
 SLOW_AFTER_SECONDS = 30.0
-MAX_QUESTION_CHARS = 2000
 
 TOO_LARGE_MESSAGE = "Conversation context too large. Try starting a new conversation."
 
@@ -444,19 +444,6 @@ class Controller:
                     resets_in_seconds=summary.resets_in_seconds,
                 )
             )
-
-
-def check_question(question: Any) -> str:
-    """The question, trimmed; a ChatDFError when it is empty or too long."""
-    if not isinstance(question, str) or not question.strip():
-        raise ChatDFError("Ask a question: the text is empty.")
-    question = question.strip()
-    if len(question) > MAX_QUESTION_CHARS:
-        raise ChatDFError(
-            f"Questions are limited to {MAX_QUESTION_CHARS:,} characters "
-            f"(this one has {len(question):,})."
-        )
-    return question
 
 
 def _contents(exchanges: Sequence[Exchange]) -> list[types.Content]:

@@ -39,9 +39,9 @@ import polars as pl
 from .engine.ipc import ResultFile
 from .engine.worker import row_order
 from .errors import QueryError
+from .limits import PAGE_ROWS
 from .models import QueryResult
 
-PAGE_ROWS = 50
 MAX_ORDERS = 6
 """Row orders kept, the most recently used first..."""
 MAX_ORDER_BYTES = 512 * 2**20

@@ -34,7 +34,6 @@ import traitlets as t
 
 from . import messages as wire
 from .account import SignIn
-from .controller import check_question
 from .errors import ChatDFError, SessionClosedError
 from .events import Event
 from .export import (
@@ -45,6 +44,7 @@ from .export import (
     pick_result,
     user_namespace,
 )
+from .limits import check_question, for_browser
 from .models import Answer, Dataset, QueryResult, failed_outright
 from .session import Session
 from .settings import Settings, load_settings
@@ -148,7 +148,9 @@ class ChatDF(anywidget.AnyWidget):
     _datasets = t.List(t.Dict()).tag(sync=True)
     """Dataset cards: registered datasets (status ``ready``) and adds in flight or failed."""
     _max_datasets = t.Int(20).tag(sync=True)
-    _status = t.Unicode("").tag(sync=True)
+    _limits = t.Dict().tag(sync=True)
+    """:func:`chatdf.limits.for_browser`: the limits the kernel enforces, for the browser to
+    cap inputs and pages with the same numbers."""
     _messages = t.List(t.Dict()).tag(sync=True)
     """The transcript (:class:`chatdf.messages.ChatMessage` dicts), newest last, size-capped."""
     _conversation = t.Dict().tag(sync=True)
@@ -171,7 +173,10 @@ class ChatDF(anywidget.AnyWidget):
         """Start a session: settings are read, workers start, nothing is sent to Gemini."""
         config = load_settings(api_key=api_key, db_path=db_path, **settings)
         super().__init__(
-            theme=config.theme, _max_datasets=config.max_datasets, _has_key=bool(config.key())
+            theme=config.theme,
+            _max_datasets=config.max_datasets,
+            _limits=for_browser(),
+            _has_key=bool(config.key()),
         )
         self.settings = config
         self._session = Session(config)

@@ -9,10 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import DatasetError
+from ..limits import MAX_NAME_LENGTH, NAME_PATTERN
 from ..net import is_url
 
-MAX_NAME_LENGTH = 63
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(NAME_PATTERN)
 _DEFAULT_PREFIX = "table"
 """Frames (and sources that suggest no name) are called table1, table2, ..."""
 _NAME_ROOM = 4

@@ -118,13 +118,29 @@ export interface Layout {
   tab?: "chat" | "datasets" | "history";
 }
 
+/** `chatdf.limits.for_browser()`. */
+export interface Limits {
+  /** Longest question, in characters. */
+  question_chars: number;
+  /** Longest SQL text, in characters. */
+  sql_chars: number;
+  /** Longest dataset name. */
+  name_chars: number;
+  /** What a dataset name must match (a JavaScript-compatible regular expression). */
+  name_pattern: string;
+  /** Rows per grid page. */
+  page_rows: number;
+  /** Most rows one page request may ask for. */
+  max_page_rows: number;
+}
+
 /** Every synced trait of `chatdf.widget.ChatDF`. */
 export interface WidgetModel {
   _datasets: DatasetCard[];
   /** How many datasets a session may hold (`CHATDF_MAX_DATASETS`). */
   _max_datasets: number;
-  /** One line about what the kernel is doing; empty when idle. */
-  _status: string;
+  /** Limits the kernel enforces (`chatdf/limits.py`); read them, never repeat them. */
+  _limits: Limits;
   _messages: ChatMessage[];
   /** `{id, title}` of the current conversation; empty before the first question. */
   _conversation: { id?: string; title?: string | null };

@@ -23,9 +23,10 @@ import { RpcError } from "../rpc";
 import { ConfirmDialog } from "../ui/Dialog";
 import { Icon } from "../ui/icons";
 import { copyText } from "../utils/clipboard";
+import { useLimits } from "../limits";
 import { formatRange } from "../utils/format";
 import { decodePage } from "./arrow";
-import { cellText, isNumeric, isVariableName, nextSort, PAGE_ROWS, pageCount, pageKey, pageLabel, toTsv } from "./paging";
+import { cellText, isNumeric, isVariableName, nextSort, pageCount, pageKey, pageLabel, toTsv } from "./paging";
 
 const features = tableFeatures({
   coreReactivityFeature: storeReactivityBindings(),
@@ -60,6 +61,7 @@ interface Props {
 
 export function DataGrid({ result, onRerun }: Props) {
   const { api, notify } = useWidget();
+  const PAGE_ROWS = useLimits().page_rows;
   const [sort, setSort] = useState<SortSpec | null>(null);
   const [page, setPage] = useState(0);
   const [loaded, setLoaded] = useState<Loaded | null>(null);
@@ -162,7 +164,7 @@ export function DataGrid({ result, onRerun }: Props) {
   }
 
   const total = loaded?.header.total_rows ?? result.total_rows ?? 0;
-  const pages = pageCount(total);
+  const pages = pageCount(total, PAGE_ROWS);
   const names = loaded?.header.columns.map((c) => c.name) ?? [];
 
   function go(p: number) {
@@ -264,7 +266,7 @@ export function DataGrid({ result, onRerun }: Props) {
           <button type="button" class="chatdf-icon-btn" aria-label="Previous page" disabled={page === 0} onClick={() => go(page - 1)}>
             <Icon name="chevron-left" />
           </button>
-          <span class="chatdf-grid__page">{pageLabel(page, total)}</span>
+          <span class="chatdf-grid__page">{pageLabel(page, total, PAGE_ROWS)}</span>
           <button type="button" class="chatdf-icon-btn" aria-label="Next page" disabled={page >= pages - 1} onClick={() => go(page + 1)}>
             <Icon name="chevron-right" />
           </button>
