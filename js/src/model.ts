@@ -33,11 +33,28 @@ export interface Dataset {
   columns: ColumnInfo[];
 }
 
-/** What the kernel put in an `error`: a `ChatDFError.to_payload()`. */
+/**
+ * What the kernel put in an `error`: a `ChatDFError.to_payload()`. The one error
+ * type of the front end (request replies, cards, messages). Decide on
+ * `details.reason`, never on the message text.
+ */
 export interface ErrorInfo {
   error_type: string;
   message: string;
-  details?: Record<string, unknown>;
+  details?: ErrorDetails;
+}
+
+/** `details` of an error: a machine-readable `reason` plus fields that depend on it. */
+export interface ErrorDetails {
+  reason?: string;
+  [field: string]: unknown;
+}
+
+/** Reasons meaning a result is no longer kept in the kernel (run its SQL again). */
+const RESULT_GONE = new Set(["evicted", "unknown_result", "no_result"]);
+
+export function isResultGone(details: ErrorDetails | undefined): boolean {
+  return typeof details?.reason === "string" && RESULT_GONE.has(details.reason);
 }
 
 /** A dataset card: a registered dataset, or an add in flight or failed (`messages.dataset_card`). */

@@ -17,7 +17,7 @@ import {
 import { storeReactivityBindings } from "@tanstack/table-core/store-reactivity-bindings";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useWidget } from "../context";
-import type { ResultRef } from "../model";
+import { isResultGone, type ResultRef } from "../model";
 import type { PageHeader, SortSpec } from "../requests";
 import { RpcError } from "../rpc";
 import { ConfirmDialog } from "../ui/Dialog";
@@ -150,7 +150,7 @@ export function DataGrid({ result, onRerun }: Props) {
   }, [table]);
   table.setOptions((old) => ({ ...old, data: loaded?.rows ?? [] }));
 
-  if (!result.id || (error && error.message.includes("no longer kept"))) {
+  if (!result.id || (error && isResultGone(error.details))) {
     return (
       <div class="chatdf-grid chatdf-grid--gone">
         <p>This result is no longer in memory{result.total_rows !== null ? ` (${result.total_rows.toLocaleString("en-US")} rows)` : ""}.</p>
