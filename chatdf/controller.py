@@ -164,9 +164,6 @@ class Controller:
         self.keep = keep
         self.meter = meter
         self.slow_after = slow_after
-        # The model never reaches loopback or private hosts, even when the user may.
-        # Only tests flip this, to load from their 127.0.0.1 server through the real pipeline.
-        self.model_may_use_private_urls = False
 
     async def preflight(self) -> None:
         """Refuse a question before anything is sent or stored.
@@ -282,9 +279,8 @@ class Controller:
                 payload = query_result_payload(result)
             elif call.name == "load_dataset":
                 url = required_argument(call, "url")
-                dataset = await self.registry.add(
-                    url, allow_private=self.model_may_use_private_urls, urls_only=True
-                )
+                # The model never reaches loopback or private hosts, even when the user may.
+                dataset = await self.registry.add(url, allow_private=False, urls_only=True)
                 payload = dataset_payload(dataset)
             elif call.name == CREATE_CHART:
                 chart = await self._chart(turn, call)

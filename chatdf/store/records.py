@@ -165,17 +165,6 @@ class DatasetRecord(BaseModel):
             status=status,
         )
 
-    def to_dataset(self) -> Dataset:
-        """The :class:`~chatdf.models.Dataset` this record describes (counts as last seen)."""
-        return Dataset(
-            name=self.name,
-            source=self.source,
-            kind=self.kind,
-            row_count=self.row_count or 0,
-            column_count=len(self.columns) if self.column_count is None else self.column_count,
-            columns=self.columns,
-        )
-
 
 class ConversationSummary(BaseModel):
     """One line of the history list."""

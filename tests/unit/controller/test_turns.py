@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -15,6 +16,8 @@ from chatdf import ChatDF, LLMError
 from chatdf.controller import TOO_LARGE_MESSAGE, Exchange
 from chatdf.events import AnswerEvent, ToolCallFinished, UsageEvent
 from chatdf.llm.client import RetryPolicy
+from chatdf.net import Egress
+from tests.egress_helpers import public_127_0_0_2
 from tests.fake_gemini import TEST_API_KEY, FakeGemini, function_call, text_chunks
 from tests.http_server import LocalHTTPServer
 
@@ -112,21 +115,23 @@ def test_failed_sql_retry_limit(chat: ChatDF, fake_gemini: FakeGemini):
     assert answer.result is None
 
 
-def test_model_loads_a_dataset(chat: ChatDF, fake_gemini: FakeGemini, http_server: LocalHTTPServer):
-    url = http_server.url("/sample.parquet")
-    fake_gemini.add_stream([function_call("load_dataset", {"url": url})])
-    fake_gemini.add_stream(sql_call("SELECT count(*) AS n FROM sample"))
-    fake_gemini.add_stream(text_chunks("Loaded; it has 5 rows."))
-    chat._session.controller.model_may_use_private_urls = True  # the server is on 127.0.0.1
+def test_model_loads_a_dataset(chat: ChatDF, fake_gemini: FakeGemini, http_root: Path):
+    # The model may only load public URLs: serve on 127.0.0.2, which this egress counts as public.
+    chat._session.registry.egress = Egress(is_private=public_127_0_0_2)
+    with LocalHTTPServer(http_root, host="127.0.0.2") as server:
+        url = server.url("/sample.parquet")
+        fake_gemini.add_stream([function_call("load_dataset", {"url": url})])
+        fake_gemini.add_stream(sql_call("SELECT count(*) AS n FROM sample"))
+        fake_gemini.add_stream(text_chunks("Loaded; it has 5 rows."))
 
-    answer = chat.ask(f"Load {url} and count its rows")
+        answer = chat.ask(f"Load {url} and count its rows")
 
-    assert [d.name for d in chat.datasets] == ["cities", "sample"]  # named after its file
-    assert chat._datasets[-1]["name"] == "sample"  # the widget's trait follows
-    assert answer.result.to_dicts() == [{"n": 5}]
-    loaded = fake_gemini.requests[1].function_responses()[0]["response"]
-    assert loaded["name"] == "sample" and loaded["row_count"] == 5
-    assert "sample" in fake_gemini.requests[1].system_text()
+        assert [d.name for d in chat.datasets] == ["cities", "sample"]  # named after its file
+        assert chat._datasets[-1]["name"] == "sample"  # the widget's trait follows
+        assert answer.result.to_dicts() == [{"n": 5}]
+        loaded = fake_gemini.requests[1].function_responses()[0]["response"]
+        assert loaded["name"] == "sample" and loaded["row_count"] == 5
+        assert "sample" in fake_gemini.requests[1].system_text()
 
 
 def test_model_cannot_load_private_urls_even_when_the_user_may(
