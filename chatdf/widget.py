@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -55,6 +57,9 @@ STATIC = Path(__file__).parent / "static"
 SAMPLE = Path(__file__).parent / "data" / "iris.parquet"
 """The sample dataset behind "Try with sample data"."""
 MAX_SYNCED_CONVERSATIONS = 100
+
+_INTERRUPT_CHECK = 0.25
+"""Seconds :meth:`ChatDF.iter_events` waits at most before it notices an interrupt."""
 
 log = logging.getLogger("chatdf.widget")
 
@@ -395,6 +400,55 @@ class ChatDF(anywidget.AnyWidget):
         finally:
             if not finished:
                 self._session.stop()  # the consumer gave up early: stop the turn
+
+    def iter_events(self, question: str) -> Iterator[Event]:
+        """Ask a question and iterate its events on this thread, as they happen.
+
+        The synchronous twin of :meth:`stream` for code without an event loop
+        (scripts, the magics): the same events and errors, no thread or polling
+        on the caller's side. An interrupt (Ctrl-C, the notebook's stop button)
+        stops the turn, and the iteration ends with the partial answer; leaving
+        the loop early stops the turn too.
+
+        Examples
+        --------
+        >>> for event in chat.iter_events("How many rows?"):  # doctest: +SKIP
+        ...     if event.type == "token":
+        ...         print(event.text, end="")
+        """
+        items: queue.Queue[Event | None] = queue.Queue()
+        message_id = self._start_turn(question)
+        future = self._session.runtime.submit(
+            self._run_turn(question, message_id, emit=items.put)
+        )
+        future.add_done_callback(lambda _: items.put(None))  # ends a turn that raised early
+        finished = False
+        try:
+            while True:
+                try:
+                    # Events arrive at once; the timeout only bounds how late an interrupt
+                    # is noticed (SIGINT may land on another thread, leaving this wait asleep).
+                    item = items.get(timeout=_INTERRUPT_CHECK)
+                except queue.Empty:
+                    continue
+                except KeyboardInterrupt:
+                    self._session.stop()  # the turn ends with what was streamed so far
+                    continue
+                if item is None:
+                    break
+                if item.type == "answer":
+                    if not failed_outright(item):
+                        yield item
+                    break
+                yield item
+            # The turn is saved before the next one starts; a failed turn raises here.
+            finished = True
+            future.result()
+        finally:
+            if not finished:
+                self._session.stop()  # the consumer gave up early: stop the turn
+                with contextlib.suppress(Exception):  # and let it end before the caller goes on
+                    future.result(timeout=30)
 
     def stop(self) -> bool:
         """Stop the answer being streamed (and its running query); the partial text is kept."""
