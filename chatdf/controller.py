@@ -54,7 +54,7 @@ from .llm.tools import (
     required_argument,
     tool_declarations,
 )
-from .models import Answer, QueryResult, TokenUsage
+from .models import Answer, Exchange, QueryResult, TokenUsage
 from .settings import Settings
 from .usage import UsageSummary
 
@@ -69,27 +69,6 @@ SLOW_AFTER_SECONDS = 30.0
 TOO_LARGE_MESSAGE = "Conversation context too large. Try starting a new conversation."
 
 Emit = Callable[[Event], None]
-
-
-@dataclass
-class Exchange:
-    """One finished turn as the model saw it: the question and every content after it.
-
-    ``contents`` starts with the user's question and holds the model's
-    function calls, our function responses and the final answer, so a later
-    turn (or a restored conversation) replays exactly what happened.
-    """
-
-    question: str
-    answer: str
-    contents: list[types.Content] = field(default_factory=list)
-    stopped: bool = False
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    """One entry per tool call: name, sql, result_id, summary or error (for the history)."""
-    error: ChatDFError | None = field(default=None, repr=False, compare=False)
-    """What ended the turn, if it failed (the session raises it when nothing else came back)."""
-    chart: ChartRecord | None = field(default=None, repr=False, compare=False)
-    """The last chart the model drew in this turn (saved with the answer)."""
 
 
 class Meter(Protocol):

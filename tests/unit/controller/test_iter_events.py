@@ -40,3 +40,9 @@ def test_leaving_the_loop_early_stops_the_turn(chat: ChatDF, fake_gemini: FakeGe
             break
     fake_gemini.add_stream(text_chunks("Next."))
     assert chat.ask("And now?").text == "Next."  # the first turn ended: a new one may start
+
+
+def test_exchange_lives_in_models_and_stays_importable_from_the_controller() -> None:
+    from chatdf import controller, models
+
+    assert controller.Exchange is models.Exchange
