@@ -22,6 +22,9 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 MIN_NODE = 20
+BUNDLE = ("loader.js", "widget.js", "widget.css", "editor.js", "chart.js")
+"""What ``npm run build`` writes: the ``_esm`` loader, the UI, and the chunks the UI
+fetches over the comm on demand (the code editor, the chart renderer)."""
 NO_NPM = (
     "chatdf's widget is built with npm, which is not on PATH: install Node.js "
     f"{MIN_NODE} or newer with npm (https://nodejs.org/en/download), then install chatdf "
@@ -30,7 +33,8 @@ NO_NPM = (
 
 
 class CustomBuildHook(BuildHookInterface):
-    """Build ``chatdf/static/widget.js``, ``widget.css`` and ``loader.js`` before packaging."""
+    """Build ``chatdf/static/`` (``BUNDLE``: the loader, the UI and its on-demand chunks)
+    before packaging."""
 
     PLUGIN_NAME = "custom"
 
@@ -43,7 +47,7 @@ class CustomBuildHook(BuildHookInterface):
             return
         root = Path(self.root)
         js = root / "js"
-        bundle = [root / "chatdf" / "static" / name for name in ("widget.js", "widget.css", "loader.js")]
+        bundle = [root / "chatdf" / "static" / name for name in BUNDLE]
         if not (js / "package.json").is_file():
             if all(path.is_file() for path in bundle):
                 return  # built elsewhere, sources not shipped alongside

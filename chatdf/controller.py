@@ -252,7 +252,9 @@ class Controller:
             if call.name == "execute_sql":
                 query = required_argument(call, "query")
                 turn.sql.append(query)
-                result = await self.engine.run(query, self.registry.tables())
+                result = await self.engine.run(
+                    query, self.registry.tables(), catalog=self.registry.catalog()
+                )
                 self.keep(result)
                 turn.result = result
                 payload = query_result_payload(result)

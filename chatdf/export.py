@@ -29,7 +29,7 @@ import polars as pl
 from .datasets import Provenance, is_frame
 from .engine import guard
 from .engine.plan import PlanRefused, allowed_sources, check_plan, redact
-from .engine.sqlguard import to_polars_sql
+from .engine.sqlguard import GuardedQuery, to_polars_sql
 from .errors import ChatDFError, ExportError, QueryError
 from .models import CsvOptions, QueryResult
 from .net.proxy import POLARS_STORAGE_OPTIONS
@@ -219,7 +219,7 @@ def lazy_result(result: QueryResult, sources: Sources) -> pl.LazyFrame:
     so only while the session is open); a notebook frame is read as it is at
     collect time (its variable looked up again), so the frame stays live.
     """
-    return _checked_query(result, sources, guard(result.sql, result.tables).sql)
+    return _checked_query(result, sources, _ran(result).sql)
 
 
 def code_for(result: QueryResult, sources: Sources) -> str:
@@ -230,7 +230,7 @@ def code_for(result: QueryResult, sources: Sources) -> str:
     frame, so the code also works as a notebook cell.
     """
     provenance = _provenance(result, sources)
-    sql = to_polars_sql(guard(result.sql, result.tables).tree, pretty=True)
+    sql = to_polars_sql(_ran(result).tree, pretty=True)
     _checked_query(result, sources, sql)  # what the code will run passes the plan check
     rows, cols = result.total_rows, len(result.columns)
     lines = [
@@ -250,6 +250,13 @@ def code_for(result: QueryResult, sources: Sources) -> str:
 
 
 # -- helpers ------------------------------------------------------------------
+
+
+def _ran(result: QueryResult) -> GuardedQuery:
+    """The Polars SQL the result ran (after the dialect layer), checked again."""
+    if result.polars_sql:
+        return guard(result.polars_sql, result.tables, dialect=False)
+    return guard(result.sql, result.tables)
 
 
 def _provenance(result: QueryResult, sources: Sources) -> dict[str, Provenance]:

@@ -188,6 +188,16 @@ class Chart(_Request):
     chart_id: Id
 
 
+class DrawChart(_Request):
+    """The user's own chart of a kept result ("Chart this", or a spec edited in the
+    widget): checked and bound in the kernel exactly as the model's, no model call.
+    Answered like ``chart``; the spec's size is checked by :func:`chatdf.charts.check_spec`."""
+
+    type: Literal["draw_chart"]
+    result_id: Id
+    spec: dict[str, Any]
+
+
 class RunSql(_Request):
     """Run (edited) SQL through the read-only guard; ``message_id`` gets the new result."""
 
@@ -251,6 +261,7 @@ Request = Annotated[
     | Schema
     | Page
     | Chart
+    | DrawChart
     | RunSql
     | Export
     | NewChat
@@ -282,6 +293,11 @@ def parse_request(content: Any) -> Request:
         return _REQUEST.validate_python(content)
     except ValidationError as exc:
         error = exc.errors()[0]
+        if error["type"] == "union_tag_invalid":
+            # Not the list of every request type: it grows with the widget, and says nothing new.
+            tag = content.get("type")
+            shown = repr(tag)[:60] if isinstance(tag, str) else f"a {type(tag).__name__}"
+            raise BadMessage(f"type: unknown request type {shown}", request_id) from None
         where = ".".join(str(part) for part in error["loc"]) or "message"
         if len(where) > 80:  # a field name is browser input: never echo a huge one
             where = where[:77] + "..."

@@ -109,6 +109,8 @@ class QueryResult(BaseModel):
     elapsed_ms: float = 0.0
     tables: list[str] = Field(default_factory=list)
     """Names of the datasets the query read (provenance)."""
+    polars_sql: str = ""
+    """The Polars SQL that ran: ``sql`` after the dialect layer (empty: ``sql`` itself)."""
     _frame: pl.DataFrame | None = PrivateAttr(default=None)
     _file: ResultFile | None = PrivateAttr(default=None)
 

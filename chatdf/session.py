@@ -114,7 +114,9 @@ class Session:
     async def run_sql(self, query: str) -> QueryResult:
         """Run one read-only query over the registered datasets and keep its result."""
         await self.registry.sync_notebook(changed_frames=False)  # namespace_tables offers
-        result = await self.engine.run(query, self.registry.tables())
+        result = await self.engine.run(
+            query, self.registry.tables(), catalog=self.registry.catalog()
+        )
         self.keep(result)
         return result
 

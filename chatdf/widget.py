@@ -36,6 +36,7 @@ import traitlets as t
 
 from . import messages as wire
 from .account import SignIn
+from .charts import ChartRecord
 from .errors import ChatDFError, SessionClosedError
 from .events import Event
 from .export import (
@@ -57,6 +58,8 @@ STATIC = Path(__file__).parent / "static"
 SAMPLE = Path(__file__).parent / "data" / "iris.parquet"
 """The sample dataset behind "Try with sample data"."""
 MAX_SYNCED_CONVERSATIONS = 100
+CHUNKS = ("editor", "chart")
+"""Parts of the UI fetched on demand (``chatdf/static/<name>.js``, js/src/chunks/)."""
 
 _INTERRUPT_CHECK = 0.25
 """Seconds :meth:`ChatDF.iter_events` waits at most before it notices an interrupt."""
@@ -663,7 +666,7 @@ class ChatDF(anywidget.AnyWidget):
     def _on_message(self, _widget: Any, content: Any, buffers: list[bytes] | None = None) -> None:
         """Validate a browser message and run its handler on the session loop."""
         if isinstance(content, dict) and content.get("type") == "bundle":
-            self._on_bundle_request(content.get("id"))
+            self._on_bundle_request(content.get("id"), content.get("chunk"))
             return
         try:
             request = wire.parse_request(content)
@@ -688,13 +691,19 @@ class ChatDF(anywidget.AnyWidget):
         request_id: str = request.id
         future.add_done_callback(lambda _f: self._requests.pop(request_id, None))
 
-    def _on_bundle_request(self, request_id: Any) -> None:
-        """Send the UI bundle to the loader (see ``_esm``); read from disk, so a rebuild shows."""
+    def _on_bundle_request(self, request_id: Any, chunk: Any = None) -> None:
+        """Send the UI bundle to the loader (see ``_esm``), or one of its on-demand
+        chunks (``CHUNKS``: the code editor, the chart renderer) to the UI; read from
+        disk, so a rebuild shows."""
         if not isinstance(request_id, str):
             log.warning("chatdf: ignored a bundle request without an id")
             return
+        if chunk is not None and chunk not in CHUNKS:
+            self.send({"id": request_id, "error": {"message": f"no such part of the widget: {chunk!r}"}})
+            return
+        names = (f"{chunk}.js",) if chunk else ("widget.js", "widget.css")
         try:
-            js, css = ((STATIC / name).read_text() for name in ("widget.js", "widget.css"))
+            js, css = (*((STATIC / name).read_text() for name in names), "")[:2]
         except OSError:
             missing = "the front-end bundle is missing; reinstall chatdf with npm on PATH"
             self.send({"id": request_id, "error": {"message": missing}})
@@ -806,11 +815,10 @@ class ChatDF(anywidget.AnyWidget):
         return _Binary(page.header(), [page.ipc])
 
     async def _on_chart(self, request: wire.Chart) -> _Binary:
-        record = self._session.charts.get(request.chart_id)
-        # Serializing up to CHATDF_CHART_MAX_ROWS rows is work: off the loop.
-        spec = await asyncio.to_thread(record.to_dict)
-        body = json.dumps(spec, ensure_ascii=False, allow_nan=False).encode()
-        return _Binary({**record.summary(), "bytes": len(body)}, [body])
+        return await _chart_reply(self._session.charts.get(request.chart_id))
+
+    async def _on_draw_chart(self, request: wire.DrawChart) -> _Binary:
+        return await _chart_reply(await self._session.chart(request.spec, request.result_id))
 
     async def _on_run_sql(self, request: wire.RunSql) -> dict[str, Any]:
         result = await self._session.run_sql(request.sql)
@@ -904,6 +912,15 @@ class _Binary:
 
 def _new_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+async def _chart_reply(record: ChartRecord) -> _Binary:
+    """A chart for the browser: the whole spec, data inline, as UTF-8 JSON in a buffer
+    (never synced state); the header adds the spec without data, for "Edit spec"."""
+    # Serializing up to CHATDF_CHART_MAX_ROWS rows is work: off the loop.
+    spec = await asyncio.to_thread(record.to_dict)
+    body = json.dumps(spec, ensure_ascii=False, allow_nan=False).encode()
+    return _Binary({**record.summary(), "spec": record.spec, "bytes": len(body)}, [body])
 
 
 def _error(error_type: str, message: str, **details: Any) -> dict[str, Any]:

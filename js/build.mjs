@@ -1,4 +1,6 @@
-// Bundles src/index.ts into ../chatdf/static/widget.js (+ widget.css).
+// Bundles src/index.ts into ../chatdf/static/widget.js (+ widget.css), and the
+// parts fetched on demand over the comm (src/chunks/load.ts) into their own
+// self-contained files: editor.js (CodeMirror) and chart.js (vega-embed).
 // hatch_build.py runs this through `npm run build`; `npm run dev` rebuilds on
 // every save for anywidget's hot reload (ANYWIDGET_HMR=1 in the kernel).
 import { readFileSync } from "node:fs";
@@ -9,8 +11,15 @@ const watch = process.argv.includes("--watch");
 
 /** @type {import("esbuild").BuildOptions} */
 const options = {
-  // index.ts is the UI; loader.ts the tiny `_esm` that fetches it from the kernel.
-  entryPoints: { widget: "src/index.ts", loader: "src/loader.ts" },
+  // index.ts is the UI; loader.ts the tiny `_esm` that fetches it from the kernel;
+  // the chunks are separate entries (no code splitting: each is imported alone
+  // from a Blob URL, where relative imports of shared chunks cannot resolve).
+  entryPoints: {
+    widget: "src/index.ts",
+    loader: "src/loader.ts",
+    editor: "src/chunks/editor.ts",
+    chart: "src/chunks/chart.ts",
+  },
   outdir: "../chatdf/static",
   bundle: true,
   format: "esm",
@@ -36,5 +45,6 @@ if (watch) {
   console.log("watching src/ for changes…");
 } else {
   await esbuild.build(options);
-  report(["../chatdf/static/widget.js", "../chatdf/static/widget.css", "../chatdf/static/loader.js"]);
+  // The first view is loader.js + widget.js + widget.css; the chunks come when needed.
+  report(["widget.js", "widget.css", "loader.js", "editor.js", "chart.js"].map((name) => `../chatdf/static/${name}`));
 }

@@ -32,7 +32,7 @@ import polars as pl
 from ..errors import ChartError, ChatDFError
 from ..models import QueryResult, friendly_type
 from . import pretransform
-from .spec import check_spec, view_kind
+from .spec import check_safety, check_spec, view_kind
 
 if TYPE_CHECKING:
     from ..results import ResultCache
@@ -387,8 +387,9 @@ class Charts:
         if not stored.get("has_data") or not isinstance(stored.get("spec"), dict):
             return None
         try:
+            check_safety(stored["spec"])  # a hand-edited history must not smuggle in a URL
             chart = chart_from_dict(stored["spec"])
-        except Exception:  # noqa: BLE001 - a damaged record: the message keeps its text
+        except Exception:  # noqa: BLE001 - a damaged or unsafe record: the message keeps its text
             return None
         record = ChartRecord(
             id=str(stored.get("id") or _new_id()),

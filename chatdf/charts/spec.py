@@ -38,6 +38,7 @@ from ..errors import ChartError
 
 __all__ = [
     "COMPOSITE_KEYS",
+    "check_safety",
     "check_spec",
     "escape_field",
     "field_defs",
@@ -107,6 +108,17 @@ def check_spec(spec: Any, columns: Mapping[str, str]) -> dict[str, Any]:
     _check_schema(spec)
     _check_fields(spec, dict(columns))
     return spec
+
+
+def check_safety(spec: Mapping[str, Any]) -> None:
+    """Refuse a kept spec (read back from the history file) that would load anything.
+
+    Its bound data (top-level ``data`` and ``datasets``) is not looked at: it is
+    the result's rows. A history file can be edited by hand, so a restored chart
+    passes the same safety pass as a new one before the browser draws it.
+    """
+    bare = {key: value for key, value in spec.items() if key not in ("data", "datasets")}
+    _walk_safety(json.loads(json.dumps(bare, default=str)), "", 0)
 
 
 # -- reading the spec ------------------------------------------------------------------

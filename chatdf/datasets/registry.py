@@ -167,6 +167,10 @@ class DatasetRegistry(UrlSources):
         """The dataset called ``name`` (case-insensitive)."""
         return self._entry(name).dataset
 
+    def catalog(self) -> dict[str, dict[str, str]]:
+        """Column names and Polars types of every dataset (for the SQL dialect layer)."""
+        return {d.name: {c.name: c.dtype for c in d.columns} for d in self.datasets}
+
     def tables(self) -> Mapping[str, TableSource]:
         """What the engine needs to read each dataset, by name, as of query time.
 

@@ -56,6 +56,7 @@ import polars as pl
 from ..errors import QueryError
 from ..models import QueryResult, TableSource, columns_of
 from ..settings import Settings
+from ..sql.dialect import Catalog, explain_error
 from .ipc import ResultFile, read_result, remove, result_path
 from .sqlguard import GuardedQuery, guard
 from .worker import MEMORY_EXIT_CODE, MEMORY_MARKER, OOM_MARKER
@@ -125,7 +126,12 @@ class Engine:
         return sorted(w.pid for w in self._workers)
 
     async def run(
-        self, sql: str, tables: Mapping[str, TableSource], *, timeout: float | None = None
+        self,
+        sql: str,
+        tables: Mapping[str, TableSource],
+        *,
+        timeout: float | None = None,
+        catalog: Catalog | None = None,
     ) -> QueryResult:
         """Run one read-only query over ``tables`` in a worker.
 
@@ -139,6 +145,10 @@ class Engine:
         timeout
             Seconds the query may run on its worker (not counting time spent
             waiting for one); ``settings.query_timeout`` if not given.
+        catalog
+            Column names and types of ``tables``: the dialect layer reads types
+            from it and exploration statements (DESCRIBE t, SHOW TABLES) are
+            answered from it.
 
         Returns
         -------
@@ -153,14 +163,26 @@ class Engine:
             read), timeout, memory, crashed, busy or cancelled.
         """
         limit = self._limit(timeout)
-        guarded = self._guard(sql, tables.keys())
+        guarded = (
+            self._guard(sql, tables.keys())
+            if catalog is None
+            else self._guard(sql, tables.keys(), catalog=catalog)  # type: ignore[call-arg]
+        )
         started = time.perf_counter()
         request = {
             "op": "query",
             "sql": guarded.sql,
             "tables": [_source(name, tables[name]) for name in guarded.tables],
         }
-        out = await self._call(request, limit)
+        try:
+            out = await self._call(request, limit)
+        except QueryError as exc:
+            if exc.error_type != "sql":
+                raise
+            message = explain_error(exc.message, guarded.tree)
+            if message == exc.message:
+                raise
+            raise QueryError(message, "sql", details=exc.details) from None
         try:
             file = await asyncio.to_thread(ResultFile, out)
         except Exception as exc:  # noqa: BLE001 - a truncated or vanished file: the worker's answer is lost
@@ -176,6 +198,7 @@ class Engine:
             file=file,
             elapsed_ms=elapsed_ms,
             tables=guarded.tables,
+            polars_sql=guarded.sql,
         )
 
     async def order(

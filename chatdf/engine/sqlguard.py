@@ -21,6 +21,7 @@ same tree, or the query is refused. The plan check in the worker
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -32,6 +33,9 @@ from sqlglot.tokens import Token, TokenType
 
 from ..errors import QueryError
 from ..limits import MAX_SQL_CHARS
+from ..sql import dialect as _dialect
+from ..sql import explore
+from ..sql.dialect import Catalog
 
 # Functions that read files or URLs in Polars, DuckDB or Postgres. Polars only
 # knows read_csv/read_parquet/read_ipc/read_json today; the rest keeps the guard
@@ -158,6 +162,14 @@ class PolarsDialect(DuckDB):
             k: v for k, v in DuckDB.Parser.TYPE_CONVERTERS.items() if k != exp.DType.DECIMAL
         }
 
+        def _parse_ordered(self, *args: Any, **kwargs: Any) -> Any:
+            # Mark a written NULLS FIRST/LAST: the dialect layer gives the rest DuckDB's order.
+            node = super()._parse_ordered(*args, **kwargs)
+            before = self._tokens[self._index - 2] if self._index >= 2 else None
+            if node is not None and before is not None and before.text.upper() == "NULLS":
+                node.meta["nulls_written"] = True
+            return node
+
     class Generator(DuckDB.Generator):  # type: ignore[valid-type,misc]
         LIMIT_FETCH = "ALL"  # FETCH FIRST stays FETCH FIRST
         TRANSFORMS = {
@@ -215,7 +227,13 @@ class GuardedQuery:
     tree: exp.Expression = dataclasses.field(repr=False, compare=False)
 
 
-def guard(sql: str, allowed_tables: Iterable[str]) -> GuardedQuery:
+def guard(
+    sql: str,
+    allowed_tables: Iterable[str],
+    *,
+    catalog: Catalog | None = None,
+    dialect: bool = True,
+) -> GuardedQuery:
     """Check that ``sql`` is one read-only query over ``allowed_tables``.
 
     Parameters
@@ -225,6 +243,14 @@ def guard(sql: str, allowed_tables: Iterable[str]) -> GuardedQuery:
     allowed_tables
         Names of the registered datasets. Like Polars, table names match
         without regard to case, quoted or not.
+    catalog
+        Column names and Polars types of the registered datasets: exploration
+        statements (``DESCRIBE t``, ``SHOW TABLES``, ``SUMMARIZE t``,
+        ``information_schema``) are answered from it, and the dialect layer
+        reads column types from it. Without it those statements are refused.
+    dialect
+        Rewrite DuckDB forms for Polars (:mod:`chatdf.sql.dialect`). False for
+        text that already went through the layer (a result's ``polars_sql``).
 
     Returns
     -------
@@ -257,17 +283,57 @@ def guard(sql: str, allowed_tables: Iterable[str]) -> GuardedQuery:
             "multiple_statements",
         )
     tokens = statements[0]
+    allowed_tables = list(allowed_tables)
+    replacement = explore.statement(tokens, sql, catalog)
+    if replacement is not None:  # DESCRIBE t and friends: a SELECT over the catalog
+        sql = replacement
+        tokens = _tokenize(sql)
     if tokens[0].token_type not in _QUERY_STARTS:
-        raise _not_a_query(tokens[0].text.upper())
+        raise _not_a_query(tokens[0].text.upper(), tokens)
 
     tree = _parse(tokens, sql)
+    tree = explore.catalog_tables(tree, catalog)
+    _check(tree, allowed_tables)
+    for node in tree.walk():
+        node.comments = None
+    # The dialect layer works on the checked tree; what it makes is checked again.
+    if not dialect:
+        return GuardedQuery(sql=to_polars_sql(tree), tables=_check(tree, allowed_tables), tree=tree)
+    try:
+        before = _shape(tree)
+        tree = _dialect.rewrite(tree, catalog)
+        if _shape(tree) != before:
+            tree = _reparse(tree)  # built nodes read back as the parser reads them
+    except RecursionError:
+        raise _refuse("The query is nested too deeply to check.", "too_deep") from None
+    tables = _check(tree, allowed_tables)
+    return GuardedQuery(sql=to_polars_sql(tree), tables=tables, tree=tree)
+
+
+def _reparse(tree: exp.Expression) -> exp.Expression:
+    """``tree`` generated and parsed again: the tree the checks and the round trip then see."""
+    try:
+        text = tree.sql(dialect=_DIALECT, comments=False, normalize_functions=False)
+        again = _DIALECT.parser(error_level=ErrorLevel.RAISE).parse(_DIALECT.tokenize(text), text)
+    except RecursionError:
+        raise _refuse("The query is nested too deeply to check.", "too_deep") from None
+    except Exception:  # noqa: BLE001 - a rewrite Polars' text cannot carry is refused
+        again = []
+    if len(again) != 1 or not isinstance(again[0], exp.Expression):
+        raise _refuse(
+            "The query uses a form that cannot be passed on to Polars exactly as checked; "
+            "write it more plainly.",
+            "round_trip",
+        )
+    return again[0]
+
+
+def _check(tree: exp.Expression, allowed_tables: Iterable[str]) -> list[str]:
     _check_statement(tree)
     tables = _check_tables(tree, allowed_tables)
     _check_functions(tree)
     _check_literals(tree)
-    for node in tree.walk():
-        node.comments = None
-    return GuardedQuery(sql=to_polars_sql(tree), tables=tables, tree=tree)
+    return tables
 
 
 def to_polars_sql(tree: exp.Expression, *, pretty: bool = False) -> str:
@@ -375,6 +441,8 @@ def _check_tables(tree: exp.Expression, allowed_tables: Iterable[str]) -> list[s
             source = node.this
             if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier):
                 continue
+            if isinstance(source, exp.Table) and _series(source.this):
+                continue
             if isinstance(source, (exp.Subquery, exp.Values)):
                 continue
             if isinstance(source, exp.Lateral) and isinstance(source.this, exp.Subquery):
@@ -393,6 +461,8 @@ def _check_tables(tree: exp.Expression, allowed_tables: Iterable[str]) -> list[s
     used: list[str] = []
     in_text_order = sorted(tree.find_all(exp.Table), key=lambda t: t.this.meta.get("start", 0))
     for table in in_text_order:
+        if _series(table.this) and not table.args.get("db"):
+            continue
         if not isinstance(table.this, exp.Identifier):
             raise _refuse(
                 f"Table functions are not allowed (got {_source_name(table)}).", "table_function"
@@ -420,6 +490,45 @@ def _check_tables(tree: exp.Expression, allowed_tables: Iterable[str]) -> list[s
         if registered[key] not in used:
             used.append(registered[key])
     return used
+
+
+_SERIES = frozenset({"generate_series", "range"})
+_SERIES_ARGUMENTS = (exp.Literal, exp.Neg, exp.Cast, exp.Interval, exp.Var, exp.DataType, exp.DataTypeParam)
+
+
+def _series(node: exp.Expression | None) -> bool:
+    """``generate_series(a, b[, step])`` / ``range(...)`` over written values only: a pure
+    table function (Polars builds the rows from the query's own literals, reading nothing)."""
+    if not isinstance(node, exp.Anonymous) or _function_name(node) not in _SERIES:
+        return False
+    if not 1 <= len(node.expressions) <= 3:
+        return False
+    if not all(
+        isinstance(inner, _SERIES_ARGUMENTS) for arg in node.expressions for inner in arg.walk()
+    ):
+        return False
+    bounds = [_integer(arg) for arg in node.expressions]
+    if len(bounds) >= 2 and None not in bounds:
+        low, high, *rest = bounds
+        step = abs(rest[0] or 1) if rest else 1
+        if abs(high - low) // step > MAX_SERIES_ROWS:  # type: ignore[operator]
+            raise _refuse(
+                f"A generate_series or range may make at most {MAX_SERIES_ROWS:,} rows.", "series_too_long"
+            )
+    return True
+
+
+MAX_SERIES_ROWS = 10_000_000
+"""Rows a written generate_series / range may make (more is a mistake, or an attack on memory)."""
+
+
+def _integer(node: exp.Expression) -> int | None:
+    sign = 1
+    while isinstance(node, exp.Neg):
+        node, sign = node.this, -sign
+    if isinstance(node, exp.Literal) and not node.is_string and node.name.isdigit():
+        return sign * int(node.name)
+    return None
 
 
 def _check_functions(tree: exp.Expression) -> None:
@@ -641,7 +750,19 @@ def _statement_name(node: exp.Expression) -> str:
     return names.get(node.key, node.key.upper())
 
 
-def _not_a_query(what: str) -> QueryError:
+_KEYWORDS = ("SELECT", "WITH", "DESCRIBE", "SHOW", "SUMMARIZE", "PIVOT")
+
+
+def _not_a_query(what: str, tokens: list[Token] | None = None) -> QueryError:
+    near = difflib.get_close_matches(what, _KEYWORDS, n=1, cutoff=0.6)
+    if near and near[0] != what and " " not in what:
+        return _refuse(
+            f"Unknown keyword {what}: did you mean {near[0]}? Only SELECT queries (and DESCRIBE, "
+            "SHOW TABLES, SUMMARIZE) are allowed.",
+            "not_select",
+            statement=what,
+            suggestion=near[0],
+        )
     return _refuse(f"Only SELECT queries are allowed (got {what}).", "not_select", statement=what)
 
 

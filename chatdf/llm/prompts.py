@@ -51,17 +51,16 @@ QUANTILE_DISC, STDDEV, VARIANCE, CORR, STRING_AGG(x, ',' ORDER BY ...), ARRAY_AG
 - Dates: DATE '2024-01-31' and TIMESTAMP '2024-01-31 12:00:00' literals; EXTRACT(YEAR|QUARTER|\
 MONTH|WEEK|DOW|DAY|HOUR|EPOCH FROM x), DATE_PART('month', x), YEAR(x), MONTH(x), DAY(x), \
 DATE_TRUNC('month', x), STRFTIME(x, '%Y-%m'), STRPTIME(s, '%Y-%m-%d'), CAST(ts AS DATE), \
-x + INTERVAL '1 month', CURRENT_DATE, NOW(). Days between two dates: \
-CAST(d2 AS INTEGER) - CAST(d1 AS INTEGER).
+x + INTERVAL '1 month', CURRENT_DATE, NOW(), DATE_DIFF('day', a, b), date - date (days).
 - Strings: || and CONCAT, CONCAT_WS, UPPER, LOWER, LENGTH, SUBSTR, LEFT, RIGHT, TRIM, REPLACE, \
 SPLIT_PART, STRPOS, STARTS_WITH, LPAD, LIKE, ILIKE, REGEXP_LIKE, REGEXP_REPLACE, ~ (regex).
 - Math: ROUND(x, 2), FLOOR, CEIL, ABS, SQRT, POWER, LN, LOG10, EXP, MOD and %, GREATEST, LEAST, \
 COALESCE, NULLIF, IFNULL. `/` on integers returns a fraction (7/2 = 3.5); use DIV(a, b) \
 for integer division.
-- Not supported (use the alternative): TOP n (LIMIT n), DATEDIFF/DATE_DIFF/TIMESTAMPDIFF \
-(subtract as above), DATE_ADD (+ INTERVAL), TO_DATE (STRPTIME or CAST), DATE(ts) (CAST(ts AS \
-DATE)), PERCENTILE_CONT ... WITHIN GROUP (QUANTILE_CONT), VAR_POP, BOOL_AND, MIN_BY, \
-APPROX_COUNT_DISTINCT (COUNT(DISTINCT)), RANDOM, LATERAL, PIVOT (use SUM(CASE WHEN ...))."""
+- DuckDB forms are translated: PERCENTILE_CONT ... WITHIN GROUP, BOOL_OR, ARG_MAX, \
+STRING_SPLIT + UNNEST, DESCRIBE t, SHOW TABLES, SUMMARIZE t.
+- Not supported (use the alternative): TOP n (LIMIT n), REGEXP_EXTRACT (REGEXP_REPLACE, \
+SPLIT_PART), RANGE BETWEEN INTERVAL frames (ROWS BETWEEN over daily rows), RANDOM, LATERAL."""
 
 _GUIDANCE = """\
 ## How to work

@@ -78,6 +78,17 @@ export interface ResultRef {
   column_count: number | null;
 }
 
+/** `messages.ChatMessage.chart`: `ChartRecord.summary()`. */
+export interface ChartSummary {
+  id: string;
+  title: string | null;
+  mark: string | null;
+  rows: number;
+  source_rows: number;
+  result_id: string | null;
+  reduced: boolean;
+}
+
 /** One transcript message (`messages.ChatMessage`). */
 export interface ChatMessage {
   id: string;
@@ -86,6 +97,8 @@ export interface ChatMessage {
   status: "complete" | "streaming" | "stopped" | "error";
   sql: string[];
   result: ResultRef | null;
+  /** The chart drawn for the answer (no data: the browser asks for it by id). */
+  chart?: ChartSummary | null;
   error: ErrorInfo | null;
   /** On an assistant message: the question it answers, for "Try again". */
   question: string | null;

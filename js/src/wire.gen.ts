@@ -42,6 +42,14 @@ export interface DeleteConversationRequest {
   conversation_id: string;
 }
 
+/** The user's own chart of a kept result ("Chart this", or a spec edited in the */
+export interface DrawChartRequest {
+  id: string;
+  type: "draw_chart";
+  result_id: string;
+  spec: Record<string, unknown>;
+}
+
 /** Put a kept result into the notebook as a variable called `name`. */
 export interface ExportRequest {
   id: string;
@@ -165,6 +173,7 @@ export type WireRequest =
   | SchemaRequest
   | PageRequest
   | ChartRequest
+  | DrawChartRequest
   | RunSqlRequest
   | ExportRequest
   | NewChatRequest
@@ -276,7 +285,7 @@ export type WireEvent =
   | ErrorEvent;
 
 /** Every request `type` the kernel accepts. */
-export const REQUEST_TYPES = ["ask", "stop", "cancel", "sync", "sign_in", "sign_out", "add_dataset", "load_sample", "remove_dataset", "rename_dataset", "refresh_dataset", "schema", "page", "chart", "run_sql", "export", "new_chat", "open_conversation", "rename_conversation", "delete_conversation", "clear_history"] as const;
+export const REQUEST_TYPES = ["ask", "stop", "cancel", "sync", "sign_in", "sign_out", "add_dataset", "load_sample", "remove_dataset", "rename_dataset", "refresh_dataset", "schema", "page", "chart", "draw_chart", "run_sql", "export", "new_chat", "open_conversation", "rename_conversation", "delete_conversation", "clear_history"] as const;
 /** Every chat event `type` the kernel sends. */
 export const EVENT_TYPES = ["token", "phase", "slow", "tool_call_started", "tool_call_finished", "usage", "usage_warning", "answer", "error"] as const;
 export type RequestType = WireRequest["type"];

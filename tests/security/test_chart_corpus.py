@@ -152,3 +152,42 @@ def test_oversized_and_deeply_nested_specs_are_refused(chat: ChatDF) -> None:
         with pytest.raises(ChartError) as caught:
             chat.chart(spec)
         assert words in caught.value.message
+
+
+def test_a_hand_edited_history_cannot_smuggle_a_url_to_the_browser(
+    fake_gemini: FakeGemini, server: LocalHTTPServer, tmp_path
+) -> None:
+    # The history file is plain SQLite: a chart kept there is checked again when read back.
+    import json
+    import sqlite3
+
+    db = tmp_path / "history.db"
+    chat = ChatDF(api_key=TEST_API_KEY, gemini_base_url=fake_gemini.url, workers=1, db_path=str(db))
+    try:
+        chat.add(pl.DataFrame({"city": ["Oslo", "Lima"], "total": [3.5, 1.25]}), name="sales")
+        fake_gemini.add_stream([function_call("execute_sql", {"query": "SELECT city, total FROM sales"})])
+        fake_gemini.add_stream([function_call("create_chart", {"spec": BAR})])
+        fake_gemini.add_stream(text_chunks("Oslo leads."))
+        chat.ask("Chart the sales")
+        conversation_id = chat.conversation_id
+        chat.new()
+        chat._session.charts._charts.clear()  # a new session: only the history has it
+
+        url = server.url("/data.csv")
+        with sqlite3.connect(db) as connection:
+            rows = connection.execute("SELECT seq, tool_payload FROM messages WHERE tool_payload LIKE '%\"chart\"%'").fetchall()
+            rows = [(seq, json.loads(text)) for seq, text in rows if "chart" in json.loads(text)]
+            assert rows
+            for seq, payload in rows:
+                payload["chart"]["spec"]["layer"] = [{"mark": "point", "data": {"url": url}}]
+                payload["chart"]["spec"]["encoding"]["href"] = {"value": url}
+                connection.execute("UPDATE messages SET tool_payload = ? WHERE seq = ?", (json.dumps(payload), seq))
+
+        conversation = chat.open_conversation(conversation_id)
+
+        [assistant] = [m for m in conversation.messages if m.role == "assistant"]
+        assert assistant.content == "Oslo leads." and assistant.chart is None
+        assert chat._session.charts.last is None  # nothing the widget could ask for
+        assert server.requests == []
+    finally:
+        chat.close()

@@ -1,5 +1,6 @@
 /** One message: the user's question, or the assistant's answer with its result and SQL. */
 import { useMemo, useState } from "preact/hooks";
+import { AnswerChart } from "../chart/AnswerChart";
 import { useWidget } from "../context";
 import { DataGrid } from "../grid/DataGrid";
 import type { ChatMessage } from "../model";
@@ -52,6 +53,7 @@ interface AssistantProps {
 export function AssistantMessage({ message, live, onRetry }: AssistantProps) {
   const { api, notify } = useWidget();
   const [showSql, setShowSql] = useState(false);
+  const [charting, setCharting] = useState(false);
   const streaming = message.status === "streaming";
   const text = streaming ? (live?.text ?? "") : message.text;
   const lastSql = message.result?.sql ?? message.sql[message.sql.length - 1] ?? null;
@@ -96,10 +98,20 @@ export function AssistantMessage({ message, live, onRetry }: AssistantProps) {
           ) : null}
         </div>
       ) : null}
+      {!streaming && (message.chart || charting) ? (
+        <AnswerChart chart={message.chart ?? null} result={message.result} building={charting} onStopBuilding={() => setCharting(false)} />
+      ) : null}
       {message.result ? (
         <DataGrid
           result={message.result}
           onRerun={() => run(message.result!.sql).catch((err) => notify(String(err?.message ?? err), "error"))}
+          actions={
+            message.result.id && !streaming ? (
+              <button type="button" class="chatdf-btn chatdf-btn--quiet" aria-pressed={charting} onClick={() => setCharting((v) => !v)}>
+                <Icon name="chart" /> Chart this
+              </button>
+            ) : null
+          }
         />
       ) : null}
       {!streaming && (lastSql || text) ? (

@@ -15,6 +15,7 @@ import {
   tableFeatures,
 } from "@tanstack/table-core";
 import { storeReactivityBindings } from "@tanstack/table-core/store-reactivity-bindings";
+import type { ComponentChildren } from "preact";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useWidget } from "../context";
 import { isResultGone, type ResultRef } from "../model";
@@ -57,9 +58,11 @@ interface Props {
   result: ResultRef;
   /** Offered when the kernel no longer keeps the result (after a restart or from history). */
   onRerun?: () => void;
+  /** More buttons for the grid's action bar (the answer's "Chart this"). */
+  actions?: ComponentChildren;
 }
 
-export function DataGrid({ result, onRerun }: Props) {
+export function DataGrid({ result, onRerun, actions }: Props) {
   const { api, notify } = useWidget();
   const PAGE_ROWS = useLimits().page_rows;
   const [sort, setSort] = useState<SortSpec | null>(null);
@@ -284,6 +287,7 @@ export function DataGrid({ result, onRerun }: Props) {
             <Icon name="copy" /> Copy table
           </button>
           <ExportButton resultId={result.id} />
+          {actions}
         </span>
       </div>
     </div>

@@ -3,35 +3,11 @@
  * re-executes it in the kernel through the same read-only guard, replacing the
  * result shown under the message.
  */
-import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
-import { sql as sqlLanguage, PostgreSQL } from "@codemirror/lang-sql";
-import { HighlightStyle, syntaxHighlighting } from "@codemirror/language";
-import { EditorState } from "@codemirror/state";
-import { EditorView, keymap, placeholder } from "@codemirror/view";
-import { tags } from "@lezer/highlight";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
+import type { EditorHandle } from "../chunks/editor";
 import { Icon } from "../ui/icons";
 import { copyText } from "../utils/clipboard";
-
-// Colours come from CSS variables so the light, dark and JupyterLab themes all apply.
-const highlight = HighlightStyle.define([
-  { tag: tags.keyword, color: "var(--chatdf-sql-keyword)", fontWeight: "600" },
-  { tag: [tags.string, tags.special(tags.string)], color: "var(--chatdf-sql-string)" },
-  { tag: [tags.number, tags.bool, tags.null], color: "var(--chatdf-sql-number)" },
-  { tag: [tags.comment, tags.lineComment, tags.blockComment], color: "var(--chatdf-fg-muted)", fontStyle: "italic" },
-  { tag: [tags.operator, tags.punctuation], color: "var(--chatdf-fg-muted)" },
-  { tag: [tags.function(tags.variableName), tags.standard(tags.name)], color: "var(--chatdf-sql-function)" },
-]);
-
-const theme = EditorView.theme({
-  "&": { fontSize: "var(--chatdf-code-size)", background: "transparent", color: "var(--chatdf-fg)" },
-  ".cm-content": { fontFamily: "var(--chatdf-mono)", caretColor: "var(--chatdf-fg)", padding: "8px 0" },
-  ".cm-line": { padding: "0 10px" },
-  "&.cm-focused": { outline: "none" },
-  ".cm-scroller": { maxHeight: "240px", overflow: "auto" },
-  ".cm-selectionBackground, &.cm-focused .cm-selectionBackground": { background: "var(--chatdf-selection) !important" },
-  ".cm-cursor": { borderLeftColor: "var(--chatdf-fg)" },
-});
+import { CodeEditor } from "./CodeEditor";
 
 interface Props {
   sql: string;
@@ -42,52 +18,13 @@ interface Props {
 }
 
 export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
-  const host = useRef<HTMLDivElement>(null);
-  const view = useRef<EditorView | null>(null);
+  const view = useRef<EditorHandle | null>(null);
   const [running, setRunning] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
-  const runRef = useRef<() => void>(() => {});
-
-  useEffect(() => {
-    if (!host.current) return;
-    const editor = new EditorView({
-      parent: host.current,
-      state: EditorState.create({
-        doc: sql,
-        extensions: [
-          history(),
-          keymap.of([
-            { key: "Mod-Enter", run: () => (runRef.current(), true) },
-            ...defaultKeymap,
-            ...historyKeymap,
-          ]),
-          sqlLanguage({ dialect: PostgreSQL, upperCaseKeywords: true }),
-          syntaxHighlighting(highlight),
-          EditorView.lineWrapping,
-          placeholder("SELECT …"),
-          theme,
-          EditorView.contentAttributes.of({ "aria-label": "SQL query (editable)" }),
-        ],
-      }),
-    });
-    view.current = editor;
-    return () => {
-      editor.destroy();
-      view.current = null;
-    };
-  }, []);
-
-  // A new query from the kernel (e.g. after Run) replaces the text.
-  useEffect(() => {
-    const editor = view.current;
-    if (editor && editor.state.doc.toString() !== sql) {
-      editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: sql } });
-    }
-  }, [sql]);
 
   async function run() {
-    const text = view.current?.state.doc.toString().trim() ?? "";
+    const text = view.current?.getText().trim() ?? "";
     if (!text || running) return;
     setRunning(true);
     setProblem(null);
@@ -99,7 +36,6 @@ export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
       setRunning(false);
     }
   }
-  runRef.current = run;
 
   return (
     <section
@@ -121,7 +57,7 @@ export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
           aria-label="Copy SQL"
           title={copied ? "Copied" : "Copy SQL"}
           onClick={async () => {
-            await copyText(view.current?.state.doc.toString() ?? sql);
+            await copyText(view.current?.getText() ?? sql);
             setCopied(true);
             setTimeout(() => setCopied(false), 1500);
           }}
@@ -135,7 +71,7 @@ export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
           <Icon name="x" />
         </button>
       </header>
-      <div class="chatdf-sql__editor" ref={host} />
+      <CodeEditor doc={sql} language="sql" label="SQL query (editable)" placeholder="SELECT …" onRun={run} editorRef={view} />
       {copied ? (
         <p class="chatdf-sql__note" role="status">
           Copied to the clipboard.

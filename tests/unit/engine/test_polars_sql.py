@@ -245,7 +245,8 @@ QUERIES = [
 def test_generated_text_gives_the_same_result_as_the_query_as_written(sql: str) -> None:
     ctx = context()
     as_written = ctx.execute(sql, eager=True)
-    generated = guard(sql, ["people", "teams"]).sql
+    # The guard's own generation, without the dialect layer (which changes meaning on purpose).
+    generated = guard(sql, ["people", "teams"], dialect=False).sql
     # Without ORDER BY, Polars may return rows in any order (UNION arms run in parallel).
     ordered = "ORDER BY" in sql.upper()
     assert_frame_equal(ctx.execute(generated, eager=True), as_written, check_row_order=ordered)

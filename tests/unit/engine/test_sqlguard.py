@@ -43,6 +43,7 @@ HOSTILE = {
     "scan_ function": "SELECT scan_parquet('/tmp/x.parquet') AS x",
     "glob": "SELECT * FROM glob('/etc/*')",
     "generate_series": "SELECT * FROM generate_series(1, 1000000000)",
+    "generate_series of a reader": "SELECT * FROM generate_series(1, read_csv('x.csv'))",
     "unnest as a table": "SELECT * FROM UNNEST([1, 2]) AS v(x)",
     "lateral table function": "SELECT * FROM people, LATERAL read_csv('/etc/passwd')",
     "unknown table": "SELECT * FROM secrets",

@@ -45,3 +45,46 @@ def test_a_chart_is_a_reference_in_state_and_its_rows_come_on_request(
 def test_an_unknown_chart_is_a_clear_error(browser: Browser) -> None:
     error = browser.error("chart", chart_id="nope")
     assert error["details"]["reason"] == "unknown_chart" and "nope" in error["message"]
+
+
+def test_the_users_own_chart_of_a_result_needs_no_model(chat: ChatDF, browser: Browser, fake_gemini: FakeGemini) -> None:
+    # "Chart this" and "Edit spec" send a spec over a kept result; the kernel checks and binds it.
+    chat.add(pl.DataFrame({"city": ["Oslo", "Lima", "Oslo"], "n": [1, 2, 3]}), name="t")
+    result_id = browser.result("run_sql", sql="SELECT city, SUM(n) AS n FROM t GROUP BY city ORDER BY city")["id"]
+    spec = {"mark": {"type": "bar", "tooltip": True}, "encoding": {"x": {"field": "city"}, "y": {"field": "n"}}}
+
+    reply, [body] = browser.request("draw_chart", result_id=result_id, spec=spec)
+
+    header = reply["result"]
+    assert header["mark"] == "bar" and header["result_id"] == result_id and header["rows"] == 2
+    assert header["spec"]["encoding"]["x"] == {"field": "city", "type": "nominal"}  # no data in the header
+    assert "data" not in header["spec"] and "datasets" not in header["spec"]
+    [rows] = json.loads(bytes(body))["datasets"].values()
+    assert rows == [{"city": "Lima", "n": 2}, {"city": "Oslo", "n": 4}]
+    assert fake_gemini.requests == []
+
+
+def test_a_bad_user_spec_is_refused_with_the_models_words(chat: ChatDF, browser: Browser) -> None:
+    chat.add(pl.DataFrame({"city": ["Oslo"], "n": [1]}), name="t")
+    result_id = browser.result("run_sql", sql="SELECT * FROM t")["id"]
+    error = browser.error("draw_chart", result_id=result_id, spec={"mark": "bar", "encoding": {"x": {"field": "town"}}})
+    assert "town" in error["message"] and "city" in error["message"]
+    hostile = {"mark": "bar", "data": {"url": "http://127.0.0.1:9/x.csv"}, "encoding": {"x": {"field": "city"}}}
+    assert "url" in browser.error("draw_chart", result_id=result_id, spec=hostile)["message"].lower()
+
+
+def test_the_editor_and_the_chart_renderer_come_over_the_comm_on_demand(chat: ChatDF, browser: Browser) -> None:
+    browser.send({"type": "bundle", "id": "c-1", "chunk": "chart"})
+    chart, _ = browser.comm.reply("c-1")
+    assert "vega" in chart["result"]["js"].lower() and chart["result"]["css"] == ""
+    browser.send({"type": "bundle", "id": "c-2", "chunk": "editor"})
+    editor, _ = browser.comm.reply("c-2")
+    assert "cm-content" in editor["result"]["js"]
+    # The UI itself carries neither.
+    browser.send({"type": "bundle", "id": "c-3"})
+    ui, _ = browser.comm.reply("c-3")
+    assert "cm-content" not in ui["result"]["js"] and "vega-lite" not in ui["result"]["js"]
+    assert len(ui["result"]["js"]) + len(ui["result"]["css"]) <= 300 * 1024
+    browser.send({"type": "bundle", "id": "c-4", "chunk": "../widget"})
+    bad, _ = browser.comm.reply("c-4")
+    assert "no such part" in bad["error"]["message"]

@@ -1,0 +1,47 @@
+/**
+ * Chart requests. A chart's data never enters synced state: the kernel sends
+ * the whole Vega-Lite spec, data inline, as UTF-8 JSON in one buffer (at most
+ * CHATDF_CHART_MAX_ROWS rows, reduced in the kernel for large results).
+ */
+import type { Reply, RpcClient } from "../rpc";
+
+/** The JSON part of a chart reply (`ChartRecord.summary()` plus the spec without data). */
+export interface ChartHeader {
+  id: string;
+  title: string | null;
+  mark: string | null;
+  rows: number;
+  source_rows: number;
+  result_id: string | null;
+  reduced: boolean;
+  /** The checked spec without its data: what "Edit spec" shows. */
+  spec: Record<string, unknown>;
+  /** Bytes of the buffer. */
+  bytes: number;
+}
+
+export interface DrawnChart {
+  header: ChartHeader;
+  /** The complete spec, data inline, ready to embed. */
+  spec: Record<string, unknown>;
+}
+
+/** Binning ten million rows in the kernel takes a moment. */
+const CHART_MS = 120_000;
+
+function decode(reply: Reply<ChartHeader>): DrawnChart {
+  const [buffer] = reply.buffers;
+  if (!buffer) throw new Error("The kernel sent a chart without its data.");
+  const text = new TextDecoder().decode(buffer);
+  return { header: reply.result, spec: JSON.parse(text) as Record<string, unknown> };
+}
+
+/** A chart the kernel keeps (the model's, by the id in the message). */
+export async function fetchChart(rpc: RpcClient, chartId: string): Promise<DrawnChart> {
+  return decode(await rpc.request<ChartHeader>("chart", { chart_id: chartId }, { timeoutMs: CHART_MS }));
+}
+
+/** The user's own spec over a kept result, checked and bound by the kernel (no model call). */
+export async function drawChart(rpc: RpcClient, resultId: string, spec: Record<string, unknown>): Promise<DrawnChart> {
+  return decode(await rpc.request<ChartHeader>("draw_chart", { result_id: resultId, spec }, { timeoutMs: CHART_MS }));
+}
