@@ -176,6 +176,8 @@ class ConversationSummary(BaseModel):
     updated_at: datetime
     notebook_path: str | None = None
     message_count: int = 0
+    question_count: int = 0
+    """The person's questions (user messages): what the history list counts."""
 
 
 class Conversation(ConversationSummary):

@@ -52,7 +52,9 @@ _SECRET_NAME = re.compile(
 _GOOGLE_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{30,}")
 _CONVERSATION_COLUMNS = (
     "c.id, c.title, c.created_at, c.updated_at, c.notebook_path, "
-    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count"
+    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count, "
+    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user')"
+    " AS question_count"
 )
 
 
@@ -64,6 +66,7 @@ def _summary(row: sqlite3.Row) -> dict[str, Any]:
         "updated_at": _utc(row["updated_at"]),
         "notebook_path": row["notebook_path"],
         "message_count": row["message_count"],
+        "question_count": row["question_count"],
     }
 
 

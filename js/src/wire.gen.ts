@@ -36,6 +36,13 @@ export interface ClearHistoryRequest {
   type: "clear_history";
 }
 
+/** Null counts and sample values of a dataset's columns (the schema dialog). */
+export interface ColumnStatsRequest {
+  id: string;
+  type: "column_stats";
+  name: string;
+}
+
 export interface DeleteConversationRequest {
   id: string;
   type: "delete_conversation";
@@ -128,6 +135,13 @@ export interface SchemaRequest {
   name: string;
 }
 
+/** A Gemini key pasted into the widget, for this kernel session (see `key_entry`). */
+export interface SetKeyRequest {
+  id: string;
+  type: "set_key";
+  key: string;
+}
+
 /** Start signing in to the gateway; the reply carries the link and the user code. */
 export interface SignInRequest {
   id: string;
@@ -165,12 +179,14 @@ export type WireRequest =
   | SyncRequest
   | SignInRequest
   | SignOutRequest
+  | SetKeyRequest
   | AddDatasetRequest
   | LoadSampleRequest
   | RemoveDatasetRequest
   | RenameDatasetRequest
   | RefreshDatasetRequest
   | SchemaRequest
+  | ColumnStatsRequest
   | PageRequest
   | ChartRequest
   | DrawChartRequest
@@ -285,7 +301,7 @@ export type WireEvent =
   | ErrorEvent;
 
 /** Every request `type` the kernel accepts. */
-export const REQUEST_TYPES = ["ask", "stop", "cancel", "sync", "sign_in", "sign_out", "add_dataset", "load_sample", "remove_dataset", "rename_dataset", "refresh_dataset", "schema", "page", "chart", "draw_chart", "run_sql", "export", "new_chat", "open_conversation", "rename_conversation", "delete_conversation", "clear_history"] as const;
+export const REQUEST_TYPES = ["ask", "stop", "cancel", "sync", "sign_in", "sign_out", "set_key", "add_dataset", "load_sample", "remove_dataset", "rename_dataset", "refresh_dataset", "schema", "column_stats", "page", "chart", "draw_chart", "run_sql", "export", "new_chat", "open_conversation", "rename_conversation", "delete_conversation", "clear_history"] as const;
 /** Every chat event `type` the kernel sends. */
 export const EVENT_TYPES = ["token", "phase", "slow", "tool_call_started", "tool_call_finished", "usage", "usage_warning", "answer", "error"] as const;
 export type RequestType = WireRequest["type"];
