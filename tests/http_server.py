@@ -244,8 +244,10 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
             server._count_stream(1)
             try:
                 while not server._stopping.wait(0.05):
-                    readable, _, _ = select.select([self.connection], [], [], 0)
-                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    # poll, not select: select() fails on descriptors past 1024.
+                    poller = select.poll()
+                    poller.register(self.connection, select.POLLIN)
+                    if poller.poll(0) and not self.connection.recv(1, socket.MSG_PEEK):
                         return  # the client closed its end
             except OSError:
                 return

@@ -36,6 +36,13 @@ export interface ClearHistoryRequest {
   type: "clear_history";
 }
 
+/** The Polars code that recreates a kept result without chatdf (`chat.code`). */
+export interface CodeRequest {
+  id: string;
+  type: "code";
+  result_id: string;
+}
+
 /** Null counts and sample values of a dataset's columns (the schema dialog). */
 export interface ColumnStatsRequest {
   id: string;
@@ -43,10 +50,30 @@ export interface ColumnStatsRequest {
   name: string;
 }
 
+/** The whole result as the grid shows it, as tab-separated text (up to */
+export interface CopyAllRequest {
+  id: string;
+  type: "copy_all";
+  result_id: string;
+  sort?: SortSpec | null;
+  filters?: FilterSpec[];
+}
+
 export interface DeleteConversationRequest {
   id: string;
   type: "delete_conversation";
   conversation_id: string;
+}
+
+/** One chunk (from byte `offset`) of the result as a CSV or parquet file; the */
+export interface DownloadRequest {
+  id: string;
+  type: "download";
+  result_id: string;
+  format: "csv" | "parquet";
+  offset?: number;
+  sort?: SortSpec | null;
+  filters?: FilterSpec[];
 }
 
 /** The user's own chart of a kept result ("Chart this", or a spec edited in the */
@@ -64,6 +91,13 @@ export interface ExportRequest {
   name: string;
   result_id: string;
   overwrite?: boolean;
+}
+
+/** One per-column filter; the kernel applies it to the whole result, like a sort. */
+export interface FilterSpec {
+  column: string;
+  op: "contains" | "eq" | "ne" | "gt" | "ge" | "lt" | "le" | "is_null" | "not_null";
+  value?: string | number | boolean | null;
 }
 
 /** Register the iris sample shipped in the package. */
@@ -91,6 +125,7 @@ export interface PageRequest {
   offset?: number;
   limit?: number;
   sort?: SortSpec | null;
+  filters?: FilterSpec[];
 }
 
 export interface RefreshDatasetRequest {
@@ -166,6 +201,15 @@ export interface StopRequest {
   type: "stop";
 }
 
+/** A column's summary over the whole (filtered) result: nulls, distinct, min/max, */
+export interface SummaryRequest {
+  id: string;
+  type: "summary";
+  result_id: string;
+  column: string;
+  filters?: FilterSpec[];
+}
+
 /** A view was rendered: refresh history and usage from the store. */
 export interface SyncRequest {
   id: string;
@@ -188,6 +232,10 @@ export type WireRequest =
   | SchemaRequest
   | ColumnStatsRequest
   | PageRequest
+  | SummaryRequest
+  | CopyAllRequest
+  | DownloadRequest
+  | CodeRequest
   | ChartRequest
   | DrawChartRequest
   | RunSqlRequest
@@ -301,7 +349,7 @@ export type WireEvent =
   | ErrorEvent;
 
 /** Every request `type` the kernel accepts. */
-export const REQUEST_TYPES = ["ask", "stop", "cancel", "sync", "sign_in", "sign_out", "set_key", "add_dataset", "load_sample", "remove_dataset", "rename_dataset", "refresh_dataset", "schema", "column_stats", "page", "chart", "draw_chart", "run_sql", "export", "new_chat", "open_conversation", "rename_conversation", "delete_conversation", "clear_history"] as const;
+export const REQUEST_TYPES = ["ask", "stop", "cancel", "sync", "sign_in", "sign_out", "set_key", "add_dataset", "load_sample", "remove_dataset", "rename_dataset", "refresh_dataset", "schema", "column_stats", "page", "summary", "copy_all", "download", "code", "chart", "draw_chart", "run_sql", "export", "new_chat", "open_conversation", "rename_conversation", "delete_conversation", "clear_history"] as const;
 /** Every chat event `type` the kernel sends. */
 export const EVENT_TYPES = ["token", "phase", "slow", "tool_call_started", "tool_call_finished", "usage", "usage_warning", "answer", "error"] as const;
 export type RequestType = WireRequest["type"];

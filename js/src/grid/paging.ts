@@ -1,6 +1,6 @@
 /** Pure helpers of the result grid: pages, sort cycle, cell text, TSV. */
 import { formatCount } from "../utils/format";
-import type { SortSpec } from "../requests";
+import type { FilterSpec, SortSpec } from "../requests";
 
 /** How many pages of `size` rows `total` rows make (at least 1, so an empty result shows "Page 1 of 1"). */
 export function pageCount(total: number, size: number): number {
@@ -19,9 +19,31 @@ export function nextSort(current: SortSpec | null, column: string): SortSpec | n
   return null;
 }
 
+/** Rows per page the grid offers (the kernel allows up to 500). */
+export const PAGE_SIZES = [50, 100, 500] as const;
+
 /** The key a page is cached under. */
-export function pageKey(sort: SortSpec | null, page: number): string {
-  return `${sort ? `${sort.descending ? "-" : "+"}${sort.column}` : ""}#${page}`;
+export function pageKey(sort: SortSpec | null, page: number, size?: number, filters: FilterSpec[] = []): string {
+  const filtered = filters.length ? `?${JSON.stringify(filters)}` : "";
+  const sized = size === undefined ? "" : `@${size}`;
+  return `${sort ? `${sort.descending ? "-" : "+"}${sort.column}` : ""}#${page}${sized}${filtered}`;
+}
+
+/** A filter in words, for its chip: `region contains "east"`, `amount ≥ 100`, `x is empty`. */
+export function filterLabel(f: FilterSpec): string {
+  const ops: Record<FilterSpec["op"], string> = {
+    contains: "contains",
+    eq: "=",
+    ne: "≠",
+    gt: ">",
+    ge: "≥",
+    lt: "<",
+    le: "≤",
+    is_null: "is empty",
+    not_null: "is not empty",
+  };
+  if (f.op === "is_null" || f.op === "not_null") return `${f.column} ${ops[f.op]}`;
+  return `${f.column} ${ops[f.op]} ${f.op === "contains" ? JSON.stringify(f.value ?? "") : (f.value ?? "")}`;
 }
 
 const NUMERIC = new Set(["Integer", "Decimal"]);
