@@ -384,6 +384,7 @@ class Controller:
             categories=turn.categories if turn else None,
             focus=turn.question if turn else "",
             privacy=self.settings.privacy,
+            engine=self.settings.engine,
         )
         if turn is not None:
             turn.system = (datasets, text)
@@ -456,7 +457,12 @@ class Controller:
         answer = Answer(
             text=text,
             sql=list(turn.sql),
-            result=turn.result.data if turn.result else None,
+            result=(
+                # a cluster's result stays there: the answer carries its first rows
+                turn.result.head(turn.result.total_rows) if turn.result.remote else turn.result.data
+            )
+            if turn.result
+            else None,
             result_id=result_id,
             chart=turn.chart.chart if turn.chart else None,
             chart_id=chart_id,

@@ -124,6 +124,11 @@ class QueryResult(BaseModel):
         self._frame = data if data is not None else file.mapped  # type: ignore[union-attr]
 
     @property
+    def remote(self) -> bool:
+        """True when the rows stay where the engine is (a Spark cluster)."""
+        return False
+
+    @property
     def data(self) -> pl.DataFrame:
         """Every row. Mapped from the result file, so free to get; read into memory
         only for column types the mapping cannot hold (128-bit integers)."""

@@ -51,8 +51,16 @@ class Session:
         self.settings = settings
         self.workdir = workdir.create()  # removes the folders of sessions that died first
         self.runtime = Runtime()
-        self.registry = DatasetRegistry(settings, self.workdir)
-        self.engine = Engine(settings, self.workdir)
+        self.registry: Any
+        self.engine: Any
+        if settings.engine == "spark":
+            from .engine.spark import SparkEngine
+
+            self.engine = SparkEngine(settings)  # datasets are views on the cluster's session
+            self.registry = self.engine.registry
+        else:
+            self.registry = DatasetRegistry(settings, self.workdir)
+            self.engine = Engine(settings, self.workdir)
         # Results stay so the grid can page them and the user can export them
         # without re-running, up to result_cache_mb in total.
         self.pager = Pager(self.engine)
