@@ -74,7 +74,11 @@ def pick_result(
             f"Give a result id, a QueryResult or None, not a {type(result).__name__}.", "validation"
         )
     if result not in results:
-        raise QueryError(f"Result {result!r} is no longer kept; run its SQL again.", "validation")
+        raise QueryError(
+            f"Result {result!r} is no longer kept; run its SQL again.",
+            "validation",
+            details={"reason": "unknown_result", "result_id": result},
+        )
     return results[result]
 
 

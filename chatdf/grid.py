@@ -40,9 +40,9 @@ from .engine.base import RemoteRows
 from .engine.ipc import ResultFile
 from .engine.worker import row_order
 from .errors import QueryError
+from .limits import PAGE_ROWS
 from .models import QueryResult
 
-PAGE_ROWS = 50
 MAX_ORDERS = 6
 """Row orders kept, the most recently used first..."""
 MAX_ORDER_BYTES = 512 * 2**20

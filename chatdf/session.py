@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from . import workdir
 from .account import SignIn, TeamAccount, default_cache_path
 from .charts import ChartRecord, Charts
-from .controller import Controller, Exchange
+from .controller import Controller
 from .conversation import exchanges_from, messages_for
 from .datasets import DatasetRegistry
 from .engine import Engine
@@ -32,7 +32,7 @@ from .errors import ChatDFError, ConfigError, LLMError, SessionClosedError, Stor
 from .events import ErrorEvent, ErrorPayload, Event
 from .grid import GridPage, Pager, Sort
 from .llm.client import GeminiClient
-from .models import Answer, QueryResult, TokenUsage, failed_outright
+from .models import Answer, Exchange, QueryResult, TokenUsage, failed_outright
 from .results import ResultCache
 from .runtime import Runtime
 from .settings import Settings
