@@ -37,6 +37,7 @@ from .results import ResultCache
 from .runtime import Runtime
 from .settings import Settings
 from .store import MEMORY, Conversation, ConversationSummary, Store, StoreWarning
+from .turn import Turns
 from .usage import DEFAULT_USER_KEY, UsageSummary
 
 T = TypeVar("T")
@@ -88,6 +89,8 @@ class Session:
         )
         self.history: list[Exchange] = []
         self.listeners: list[Callable[[Event], None]] = []
+        self.turns = Turns()
+        """The transcript, dataset cards and running flag every view of this session shows."""
         self.conversation_id: str | None = None
         self.user_key = DEFAULT_USER_KEY
         self._turn: asyncio.Task[Answer] | None = None
@@ -142,8 +145,11 @@ class Session:
             raise ChatDFError("A question is already being answered: wait for it or call stop().")
 
         def fan_out(event: Event) -> None:
-            for listener in [*self.listeners, *([emit] if emit else [])]:
+            for listener in self.listeners:
                 listener(event)
+            self.turns.apply(event, self.results, self.charts)  # before emit: ask() sees it
+            if emit is not None:
+                emit(event)
 
         if self.account is not None:
             await self._checked(self.account.check_ready())  # raises: signed out, revoked, limit

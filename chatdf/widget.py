@@ -22,9 +22,7 @@ import functools
 import json
 import logging
 import queue
-import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,13 +46,14 @@ from .export import (
     user_namespace,
 )
 from .key_entry import use_session_key
-from .limits import check_question, for_browser
+from .limits import for_browser
 from .models import Answer, Dataset, QueryResult, failed_outright
 from .result_tools import ResultTools
 from .schema_stats import column_stats
 from .session import Session
 from .settings import Settings, load_settings
 from .store import Conversation, ConversationSummary
+from .turn import new_id
 from .usage import UsageSummary
 
 STATIC = Path(__file__).parent / "static"
@@ -196,10 +195,11 @@ class ChatDF(anywidget.AnyWidget):
         self._session = Session(config)
         self._tools = ResultTools(self._session)
         self._session.registry.attach_namespace(user_namespace())
-        self._lock = threading.RLock()  # traits change from the kernel thread and the runtime's
+        self._turns = self._session.turns  # the session owns the transcript; traits mirror it
+        self._lock = self._turns.lock  # traits change from the kernel thread and the runtime's
         self._requests: dict[str, concurrent.futures.Future[None]] = {}
-        self._cards: dict[str, dict[str, Any]] = {}  # adds in flight or failed, by card id
-        self._turn_message: str | None = None
+        self._turns.watch(self._mirror_turns)
+        self._mirror_turns()
         self._session.listeners.append(self._forward_event)
         if self._session.account is not None:
             self._show_account(self._session.account.identity)
@@ -268,7 +268,7 @@ class ChatDF(anywidget.AnyWidget):
     def _sync_datasets(self) -> None:
         with self._lock:
             ready = [wire.dataset_card(d) for d in self.datasets]
-            self._datasets = ready + list(self._cards.values())
+            self._datasets = ready + list(self._turns.cards.values())
 
     # -- queries ------------------------------------------------------------------
 
@@ -562,23 +562,17 @@ class ChatDF(anywidget.AnyWidget):
         self._session.runtime.submit(self._refresh_usage())
 
     # -- the chat transcript --------------------------------------------------------
-    # Turns started here or from the browser show in every view of the widget.
+    # The session's Turns holds it; turns started here or from the browser show in every view.
+
+    def _mirror_turns(self) -> None:
+        """Turns watcher (under its lock): the synced traits follow the session's state."""
+        self._busy = self._turns.running
+        self._messages = self._turns.messages
 
     def _start_turn(self, question: str) -> str:
         """Show the question and an empty streaming answer; the answer's message id."""
         self._session.check_open()
-        question = check_question(question)
-        with self._lock:
-            if self._busy:
-                raise ChatDFError("A question is already being answered: wait for it or press Stop.")
-            answer = wire.ChatMessage(
-                id=_new_id(), role="assistant", status="streaming", question=question
-            )
-            user = wire.ChatMessage(id=_new_id(), role="user", text=question)
-            self._turn_message = answer.id
-            self._busy = True
-            self._set_messages([*self._messages, user.model_dump(), answer.model_dump()])
-        return answer.id
+        return self._turns.start(question)
 
     async def _run_turn(
         self, question: str, message_id: str, emit: Callable[[Event], None] | None = None
@@ -587,58 +581,34 @@ class ChatDF(anywidget.AnyWidget):
         try:
             return await self._session.ask(question, emit=emit)
         except ChatDFError as exc:  # refused before the controller started
-            self._update_message(message_id, status="error", error=exc.to_payload())
+            self._turns.update(message_id, status="error", error=exc.to_payload())
             raise
         except (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError):
             raise
         except BaseException as exc:  # a bug or a Polars panic: end the answer, not the widget
             log.error("chatdf: the question failed", exc_info=exc)
-            self._update_message(message_id, status="error", error=_unexpected("ask", exc))
+            self._turns.update(message_id, status="error", error=_unexpected("ask", exc))
             raise
         finally:
-            with self._lock:
-                self._turn_message = None
-                self._busy = False
+            self._turns.finish()
             self._sync_datasets()  # the model may have loaded one
             await self._refresh_history()
 
     def _forward_event(self, event: Event) -> None:
-        """Session listener (runtime thread): stream the event to the browser."""
-        message_id = self._turn_message
+        """Session listener (runtime thread): stream the event to the browser; the
+        session's Turns then fills the answer's message."""
+        message_id = self._turns.message_id
         self.send({"type": "event", "message_id": message_id, "event": event.model_dump(mode="json")})
-        if message_id is None:
-            return
-        if event.type == "answer":
-            result = self._session.results.get(event.result_id) if event.result_id else None
-            record = self._session.charts.find(event.chart_id) if event.chart_id else None
-            self._update_message(
-                message_id,
-                text=event.text,
-                sql=list(event.sql),
-                result=wire.result_ref(result) if result else None,
-                chart=record.summary() if record else None,
-                status="stopped" if event.stopped else "error" if event.error else "complete",
-                error=event.error.model_dump() if event.error else None,
-            )
-
-    def _update_message(self, message_id: str, **changes: Any) -> None:
-        with self._lock:
-            self._set_messages(
-                [{**m, **changes} if m["id"] == message_id else m for m in self._messages]
-            )
-
-    def _set_messages(self, messages: list[dict[str, Any]]) -> None:
-        self._messages = wire.fit_transcript(messages)
 
     def _show_conversation(self, conversation: Conversation | None) -> None:
         """Make the transcript that of ``conversation`` (None: a new, empty one)."""
         with self._lock:
             if conversation is None:
                 self._conversation = {}
-                self._set_messages([])
+                self._turns.set_messages([])
             else:
                 self._conversation = {"id": conversation.id, "title": conversation.title}
-                self._set_messages(wire.transcript_from(conversation.messages))
+                self._turns.set_messages(wire.transcript_from(conversation.messages))
 
     async def _refresh_usage(self) -> None:
         """The usage bar (from the store, or the gateway in team mode); failures only logged."""
@@ -782,27 +752,27 @@ class ChatDF(anywidget.AnyWidget):
 
     async def _add_card(self, source: str, name: str | None, card_id: str | None) -> dict[str, Any]:
         """Add with a card that shows loading, then the dataset or the error (with Retry)."""
-        card_id = card_id if card_id in self._cards else f"card-{_new_id()}"
+        card_id = card_id if card_id in self._turns.cards else f"card-{new_id()}"
         with self._lock:
-            self._cards[card_id] = wire.loading_card(card_id, source, name)
+            self._turns.cards[card_id] = wire.loading_card(card_id, source, name)
         self._sync_datasets()
         try:
             dataset = await self._session.registry.add(source, name)
         except ChatDFError as exc:
             with self._lock:
-                self._cards[card_id] = wire.failed_card(self._cards[card_id], exc.to_payload())
+                self._turns.cards[card_id] = wire.failed_card(self._turns.cards[card_id], exc.to_payload())
             self._sync_datasets()
             raise
         except BaseException:
-            self._cards.pop(card_id, None)
+            self._turns.cards.pop(card_id, None)
             self._sync_datasets()
             raise
-        self._cards.pop(card_id, None)
+        self._turns.cards.pop(card_id, None)
         self._sync_datasets()
         return wire.dataset_card(dataset)
 
     async def _on_remove_dataset(self, request: wire.RemoveDataset) -> dict[str, Any]:
-        if self._cards.pop(request.name, None) is None:
+        if self._turns.cards.pop(request.name, None) is None:
             self._session.registry.remove(request.name)
         self._sync_datasets()
         return {"removed": request.name}
@@ -853,11 +823,11 @@ class ChatDF(anywidget.AnyWidget):
         result = await self._session.run_sql(request.sql)
         ref = wire.result_ref(result)
         with self._lock:
-            message = next((m for m in self._messages if m["id"] == request.message_id), None)
+            message = next((m for m in self._turns.messages if m["id"] == request.message_id), None)
             if message is not None:
                 # The edited query replaces the one whose result the message showed.
                 sql = [*message.get("sql", [])[:-1], result.sql]
-                self._update_message(message["id"], result=ref, sql=sql)
+                self._turns.update(message["id"], result=ref, sql=sql)
         return {**ref, "elapsed_ms": round(result.elapsed_ms, 1)}
 
     async def _on_export(self, request: wire.Export) -> dict[str, Any]:
@@ -940,10 +910,6 @@ class _Binary:
 
     result: Any
     buffers: list[bytes]
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 async def _chart_reply(record: ChartRecord) -> _Binary:
