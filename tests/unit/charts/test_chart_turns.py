@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from chatdf import ChatDF
-from chatdf.events import ToolCallFinished
+from chatdf.events import AnswerEvent, ToolCallFinished
 from tests.fake_gemini import TEST_API_KEY, FakeGemini, function_call, text_chunks
 
 TOTALS = "SELECT city, SUM(price) AS total, COUNT(*) AS n FROM sales GROUP BY city ORDER BY city"
@@ -82,10 +82,8 @@ def test_an_invalid_spec_is_corrected_on_the_second_try(chat: ChatDF, fake_gemin
     fake_gemini.add_stream(chart({**wrong, "mark": "bar"}))
     fake_gemini.add_stream(chart(BAR))
     fake_gemini.add_stream(text_chunks("Done."))
-    events = []
-    chat._session.listeners.append(events.append)
-
-    answer = chat.ask("Chart sales by city")
+    events = list(chat.iter_events("Chart sales by city"))
+    answer = events[-1]
 
     bad_mark, bad_field, drawn = chart_responses(fake_gemini)
     assert bad_mark["error_type"] == "chart" and "create_chart again" in bad_mark["hint"]
@@ -93,7 +91,8 @@ def test_an_invalid_spec_is_corrected_on_the_second_try(chat: ChatDF, fake_gemin
     assert "'town', which is not a column" in bad_field["message"]
     assert "city (Text), total (Decimal), n (Integer)" in bad_field["message"]
     assert drawn["rows_plotted"] == 4
-    assert isinstance(answer.chart, alt.Chart) and answer.chart.to_dict()["mark"] == "bar"
+    assert isinstance(answer, AnswerEvent) and answer.chart_id is not None
+    assert isinstance(chat.last_chart, alt.Chart) and chat.last_chart.to_dict()["mark"] == "bar"
     finished = [e for e in events if isinstance(e, ToolCallFinished) and e.name == "create_chart"]
     assert [e.error is not None for e in finished] == [True, True, False]
     assert finished[-1].chart_id == answer.chart_id

@@ -13,7 +13,7 @@ from google.genai import types
 
 from chatdf import ChatDF, LLMError
 from chatdf.controller import TOO_LARGE_MESSAGE, Exchange
-from chatdf.events import AnswerEvent, ToolCallFinished, UsageEvent
+from chatdf.events import AnswerEvent, ErrorEvent, ToolCallFinished, UsageEvent
 from chatdf.llm.client import RetryPolicy
 from chatdf.net import Egress
 from tests.egress_helpers import public_127_0_0_2
@@ -70,13 +70,13 @@ def test_model_fixes_its_sql_after_an_error(chat: ChatDF, fake_gemini: FakeGemin
     fake_gemini.add_stream(sql_call("SELECT count(*) AS n FROM cities"))
     fake_gemini.add_stream(text_chunks("There are 5 cities."))
 
-    events = []
-    chat._session.listeners.append(events.append)
-    answer = chat.ask("How many cities?")
+    events = list(chat.iter_events("How many cities?"))
+    answer = events[-1]
 
+    assert isinstance(answer, AnswerEvent) and answer.error is None
     assert answer.text == "There are 5 cities."
     assert answer.sql == ["SELECT no_such_column FROM cities", "SELECT count(*) AS n FROM cities"]
-    assert answer.result.to_dicts() == [{"n": 5}]
+    assert chat.sql(answer.sql[-1]).to_dicts() == [{"n": 5}]
     error_sent = fake_gemini.requests[1].function_responses()[0]["response"]
     assert error_sent["error_type"] == "sql"
     assert "no_such_column" in error_sent["message"]
@@ -202,16 +202,19 @@ def test_stop_kills_a_running_query(chat: ChatDF, fake_gemini: FakeGemini):
 def test_model_failures_end_the_turn_with_a_clear_error(chat, fake_gemini, script, kind, words):
     script(fake_gemini)
     events = []
-    chat._session.listeners.append(events.append)
 
     with pytest.raises(LLMError) as raised:
-        chat.ask("Anything")
+        for event in chat.iter_events("Anything"):
+            events.append(event)
 
     assert raised.value.kind == kind
     assert words in raised.value.message
     assert TEST_API_KEY not in json.dumps(raised.value.to_payload())
-    assert isinstance(events[-1], AnswerEvent)  # listeners (the widget) still see the turn end
-    assert events[-1].error is not None and events[-1].error.error_type == kind
+    assert isinstance(events[-1], ErrorEvent) and events[-1].error.error_type == kind
+    # The transcript (what the widget shows) still sees the turn end, with the error.
+    shown = chat._messages[-1]
+    assert shown["status"] == "error" and shown["error"]["error_type"] == kind
+    assert not chat._busy
     for event in events:
         assert TEST_API_KEY not in event.model_dump_json()
     # The session keeps working after the failure.
