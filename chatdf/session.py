@@ -93,7 +93,7 @@ class Session:
         """The transcript, dataset cards and running flag every view of this session shows."""
         self.conversation_id: str | None = None
         self.user_key = DEFAULT_USER_KEY
-        self._turn: asyncio.Task[Answer] | None = None
+        self._turn: asyncio.Task[Answer] | None = None  # what stop() cancels; turns.running is the flag
         self._stores: list[Store] = []  # at most one; a list so the finalizer can see it
         self._store_lock = asyncio.Lock()
         self._sign_ins: set[asyncio.Future[None]] = set()
@@ -139,10 +139,9 @@ class Session:
         Raises the turn's error (an ``LLMError``) when the turn failed with
         neither text nor a result; a partial or stopped answer is returned. A
         question refused before anything is sent (no key, the usage limit)
-        raises without opening or storing a conversation.
+        raises without opening or storing a conversation. The caller started the
+        turn with ``self.turns.start`` (the one flag that says a turn runs).
         """
-        if self._turn is not None and not self._turn.done():
-            raise ChatDFError("A question is already being answered: wait for it or call stop().")
 
         def fan_out(event: Event) -> None:
             for listener in self.listeners:
