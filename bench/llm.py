@@ -14,6 +14,13 @@ the time from starting a call to the first text chunk for
 then a full turn with two execute_sql rounds, and how late a callback on the
 caller's loop (the kernel's) runs while a turn streams and while a 10 s query runs.
 
+First it prints the size of the system prompt (characters and estimated tokens,
+how many columns it lists, how long it takes to build) for 1, 10 and 20
+datasets of 50 and 600 columns, with and without category values, against the
+default budget (``CHATDF_PROMPT_BUDGET_TOKENS``), then how long the column
+profiles take in a worker for a 600-column frame (the category values a first
+turn computes, and ``describe_table``); ``--prompt-only`` stops there.
+
 :func:`time_to_first_token` takes any factory of async iterators, so the
 controller comparison (``chat.stream(question)``) plugs into the same
 measurement. Nothing here reaches the internet: the fake listens on 127.0.0.1.
@@ -40,6 +47,9 @@ from google.genai import types
 
 from chatdf import ChatDF, QueryError
 from chatdf.llm.client import GeminiClient
+from chatdf.llm.prompts import DEFAULT_BUDGET_TOKENS, system_prompt
+from chatdf.llm.schema_view import approx_tokens
+from chatdf.models import Dataset, columns_of
 from chatdf.settings import Settings
 from tests.fake_gemini import TEST_API_KEY, FakeGemini, function_call, text_chunks
 
@@ -243,12 +253,90 @@ async def run(calls: int) -> list[Timing]:
         fake.close()
 
 
+_TYPES = [pl.Int64, pl.String, pl.Float64, pl.Date, pl.Datetime("us"), pl.Boolean]
+
+
+def wide_dataset(name: str, width: int) -> Dataset:
+    """A table of ``width`` columns with realistic-length names and mixed types."""
+    schema = {f"{name}_measure_{i:03d}": _TYPES[i % len(_TYPES)] for i in range(width)}
+    return Dataset(
+        name=name, source=f"/data/{name}.parquet", kind="parquet", row_count=1_000_000,
+        column_count=width, columns=columns_of(schema),
+    )
+
+
+def prompt_sizes(budget: int = DEFAULT_BUDGET_TOKENS) -> list[str]:
+    """One line per case: datasets x columns, with or without category values."""
+    lines = [
+        f"System prompt size (budget {budget:,} estimated tokens = characters / 4):",
+        f"  {'datasets':>8} {'columns':>7} {'categories':>10} {'chars':>8} {'tokens':>7} "
+        f"{'listed':>13} {'build ms':>8}",
+    ]
+    for count in (1, 10, 20):
+        for width in (50, 600):
+            datasets = [wide_dataset(f"t{i}", width) for i in range(count)]
+            for with_values in (False, True):
+                # Every text column a category of five 8-letter values (the worst case).
+                categories = {
+                    d.name: {c.name: [f"value_{k:02d}" for k in range(5)] for c in d.columns
+                             if c.friendly == "Text"}
+                    for d in datasets
+                } if with_values else None
+                started = time.perf_counter()
+                prompt = system_prompt(datasets, budget_tokens=budget, categories=categories)
+                build_ms = (time.perf_counter() - started) * 1000
+                listed = prompt.count("\n- t")
+                lines.append(
+                    f"  {count:>8} {width:>7} {'yes' if with_values else 'no':>10} {len(prompt):>8,} "
+                    f"{approx_tokens(prompt):>7,} {f'{listed:,}/{count * width:,}':>13} {build_ms:>8.1f}"
+                )
+    return lines
+
+
+def profile_times(rows: int = 200_000, width: int = 600) -> list[str]:
+    """Seconds for the prompt's category values and for describe_table, in a real worker."""
+    frame = pl.DataFrame(
+        {
+            f"c{i:03d}": (
+                pl.Series([f"status_{k % 7}" for k in range(rows)]) if i % 3 == 0
+                else pl.Series(range(rows)) * i if i % 3 == 1
+                else pl.Series([k / 7 for k in range(rows)])
+            )
+            for i in range(width)
+        }
+    )
+    chat = ChatDF(api_key=TEST_API_KEY, workers=1, db_path=":memory:")
+    try:
+        chat.add(frame, name="wide")
+        session = chat._session
+        profiler = session.controller.profiler
+        lines = [f"Column profiles of a {rows:,}-row x {width}-column frame (1 worker):"]
+        for label, job in (
+            ("category values (first turn)", lambda: profiler.categories(session.registry.datasets)),
+            ("describe_table, 100 columns", lambda: profiler.describe("wide", [f"c{i:03d}" for i in range(100)])),
+            ("describe_table again (cached)", lambda: profiler.describe("wide", [f"c{i:03d}" for i in range(100)])),
+        ):
+            started = time.perf_counter()
+            session.call(job())
+            lines.append(f"  {label:<32} {time.perf_counter() - started:7.2f} s")
+        return lines
+    finally:
+        chat.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--calls", type=int, default=50, help="measured calls per path (default 50)"
     )
+    parser.add_argument(
+        "--prompt-only", action="store_true", help="print the prompt sizes and stop"
+    )
     args = parser.parse_args(argv)
+    print("\n".join(prompt_sizes()))
+    if args.prompt_only:
+        return
+    print("\n".join(profile_times()))
     timings = asyncio.run(run(args.calls))
     print(f"Time to first token against the local fake ({args.calls} calls each):")
     for timing in timings:

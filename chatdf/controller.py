@@ -44,16 +44,23 @@ from .llm.client import FunctionCall, GeminiClient, Reply, ReplyBuilder, Usage, 
 from .llm.prompts import system_prompt
 from .llm.tools import (
     CREATE_CHART,
+    DESCRIBE_TABLE,
+    MAX_DESCRIBE_COLUMNS,
     chart_arguments,
     dataset_payload,
+    describe_arguments,
+    describe_payload,
     error_payload,
     function_response_part,
     function_responses_content,
     query_result_payload,
     required_argument,
+    schema_only_result_payload,
     tool_declarations,
 )
 from .models import Answer, QueryResult, TokenUsage
+from .privacy import redact_contents, schema_only, scrub_message
+from .profiles import PROMPT_PROFILE_WAIT, Profiler
 from .settings import Settings
 from .usage import UsageSummary
 
@@ -108,6 +115,11 @@ class _Turn:
 
     id: str
     emit: Emit
+    question: str = ""
+    categories: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    """Values of the low-cardinality text columns, listed in the prompt (full privacy only)."""
+    system: tuple[tuple[Any, ...], str] | None = None
+    """The datasets the system prompt was built for, and the prompt."""
     text: list[str] = field(default_factory=list)
     sql: list[str] = field(default_factory=list)
     result: QueryResult | None = None
@@ -167,6 +179,8 @@ class Controller:
         # The model never reaches loopback or private hosts, even when the user may.
         # Only tests flip this, to load from their 127.0.0.1 server through the real pipeline.
         self.model_may_use_private_urls = False
+        self.schema_only = schema_only(settings.privacy)
+        self.profiler = Profiler(engine, registry, schema_only=self.schema_only)
 
     async def preflight(self) -> None:
         """Refuse a question before anything is sent or stored.
@@ -189,7 +203,7 @@ class Controller:
         ``stopped=True`` (the cancellation is absorbed).
         """
         question = check_question(question)
-        turn = _Turn(id=uuid.uuid4().hex[:12], emit=emit)
+        turn = _Turn(id=uuid.uuid4().hex[:12], emit=emit, question=question)
         turn.contents.append(types.Content(role="user", parts=[types.Part(text=question)]))
         loop = asyncio.get_running_loop()
         started = time.monotonic()
@@ -215,7 +229,11 @@ class Controller:
 
     async def _loop(self, turn: _Turn, history: list[Exchange]) -> None:
         turn.send(PhaseEvent(phase="thinking"))
-        context = self._context(history)
+        # Once per dataset version (cached), in a worker; nothing in privacy mode "schema".
+        turn.categories = await self.profiler.categories(
+            self.registry.datasets, wait=PROMPT_PROFILE_WAIT
+        )
+        context = self._context(history, turn)
         shrunk = False
         while True:
             try:
@@ -243,9 +261,15 @@ class Controller:
             turn.send(PhaseEvent(phase="preparing_response"))
 
     async def _stream_reply(self, turn: _Turn, context: list[Exchange]) -> Reply:
-        contents = [c for exchange in context for c in exchange.contents] + turn.contents
+        # A restored conversation may carry rows (and answers from them) of a full-mode session.
+        earlier = [
+            c
+            for exchange in context
+            for c in (redact_contents(exchange.contents) if self.schema_only else exchange.contents)
+        ]
+        contents = earlier + turn.contents
         builder = ReplyBuilder()
-        system = system_prompt(self.registry.datasets)
+        system = self._system(turn)
         try:
             async for chunk in self.llm.stream(contents, system=system, tools=tool_declarations()):
                 builder.add(chunk)
@@ -281,7 +305,11 @@ class Controller:
                 )
                 self.keep(result)
                 turn.result = result
-                payload = query_result_payload(result)
+                payload = (
+                    schema_only_result_payload(result)
+                    if self.schema_only
+                    else query_result_payload(result)
+                )
             elif call.name == "load_dataset":
                 url = required_argument(call, "url")
                 dataset = await self.registry.add(
@@ -291,9 +319,12 @@ class Controller:
             elif call.name == CREATE_CHART:
                 chart = await self._chart(turn, call)
                 payload = chart_payload(chart)
+            elif call.name == DESCRIBE_TABLE:
+                payload = await self._describe(call)
             else:
                 raise QueryError(
-                    f"Unknown tool {call.name!r}; use execute_sql, load_dataset or create_chart.",
+                    f"Unknown tool {call.name!r}; use execute_sql, load_dataset, create_chart "
+                    "or describe_table.",
                     "validation",
                 )
         except ChatDFError as exc:
@@ -311,11 +342,16 @@ class Controller:
                     elapsed_ms=_ms_since(started),
                 )
             )
-            return function_response_part(call, error_payload(exc))
+            refusal = error_payload(exc)
+            if self.schema_only:  # Polars quotes the values a cast failed on
+                refusal["message"] = scrub_message(refusal["message"], self._known_text(sql))
+            return function_response_part(call, refusal)
         if result:
             summary = f"{result.total_rows:,} rows"
         elif chart:
             summary = f"Chart: {chart.mark or 'chart'} of {chart.rows:,} rows"
+        elif call.name == DESCRIBE_TABLE:
+            summary = f"Described {payload['name']}"
         else:
             summary = f"Loaded {payload['name']}"
         turn.calls.append(
@@ -351,6 +387,40 @@ class Controller:
         turn.chart = chart
         return chart
 
+    async def _describe(self, call: FunctionCall) -> dict[str, Any]:
+        """Run ``describe_table``: profiles computed in a worker, cached per dataset version."""
+        name, columns = describe_arguments(call)
+        dataset = self.registry.get(name) if name in self.registry else None
+        more: list[str] = []
+        if columns is None and dataset is not None and dataset.column_count > MAX_DESCRIBE_COLUMNS:
+            names = [c.name for c in dataset.columns]
+            columns, more = names[:MAX_DESCRIBE_COLUMNS], names[MAX_DESCRIBE_COLUMNS:]
+        described, profiles = await self.profiler.describe(name, columns)
+        return describe_payload(described, profiles, schema_only=self.schema_only, more=more)
+
+    def _system(self, turn: _Turn | None = None) -> str:
+        """The system prompt; built once per turn unless the datasets changed (load_dataset)."""
+        datasets = tuple(self.registry.datasets)  # records are replaced, never changed in place
+        if turn is not None and turn.system is not None and _same(turn.system[0], datasets):
+            return turn.system[1]
+        text = system_prompt(
+            datasets,
+            budget_tokens=self.settings.prompt_budget_tokens,
+            categories=turn.categories if turn else None,
+            focus=turn.question if turn else "",
+            privacy=self.settings.privacy,
+        )
+        if turn is not None:
+            turn.system = (datasets, text)
+        return text
+
+    def _known_text(self, sql: str | None) -> str:
+        """What the model already knows: its SQL and the table and column names."""
+        names = [
+            name for d in self.registry.datasets for name in (d.name, *(c.name for c in d.columns))
+        ]
+        return "\n".join([sql or "", *names])
+
     def _limit_reached(self, turn: _Turn) -> str | None:
         failed = turn.failed_sql + turn.failed_charts  # one retry budget for both
         if failed > self.settings.max_sql_retries:
@@ -372,11 +442,11 @@ class Controller:
 
     # -- context ------------------------------------------------------------------
 
-    def _context(self, history: list[Exchange]) -> list[Exchange]:
+    def _context(self, history: list[Exchange], turn: _Turn | None = None) -> list[Exchange]:
         """The most recent exchanges that fit the message and token budgets."""
         context = history[-(MAX_CONTEXT_MESSAGES // 2) :]
         budget = int(self.llm.context_window * CONTEXT_FILL)
-        system = system_prompt(self.registry.datasets)
+        system = self._system(turn)
         while context and estimate_tokens(_contents(context), system) > budget:
             context = context[1:]
         return context
@@ -484,6 +554,10 @@ def _replayable(contents: list[types.Content], text: str) -> list[types.Content]
 
 def _has_calls(content: types.Content) -> bool:
     return any(part.function_call is not None for part in content.parts or [])
+
+
+def _same(old: Sequence[Any], new: Sequence[Any]) -> bool:
+    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
 
 
 def _ms_since(started: float) -> float:

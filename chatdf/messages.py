@@ -20,7 +20,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+)
 
 from .controller import MAX_QUESTION_CHARS
 from .models import Dataset, QueryResult
@@ -116,7 +124,24 @@ class SignOut(_Request):
     type: Literal["sign_out"]
 
 
+class SetKey(_Request):
+    """A Gemini key pasted into the widget, for this kernel session (see ``key_entry``).
+
+    A ``SecretStr``, so the request's repr and any validation error hide it.
+    """
+
+    type: Literal["set_key"]
+    key: SecretStr
+
+
 # -- datasets -----------------------------------------------------------------------
+
+
+class ColumnStats(_Request):
+    """Null counts and sample values of a dataset's columns (the schema dialog)."""
+
+    type: Literal["column_stats"]
+    name: Name
 
 
 class AddDataset(_Request):
@@ -256,12 +281,14 @@ Request = Annotated[
     | Sync
     | SignIn
     | SignOut
+    | SetKey
     | AddDataset
     | LoadSample
     | RemoveDataset
     | RenameDataset
     | RefreshDataset
     | Schema
+    | ColumnStats
     | Page
     | Chart
     | DrawChart
@@ -459,6 +486,7 @@ def conversation_item(summary: ConversationSummary) -> dict[str, Any]:
         "title": summary.title,
         "updated_at": summary.updated_at.isoformat(),
         "message_count": summary.message_count,
+        "question_count": summary.question_count,
     }
 
 

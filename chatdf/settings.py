@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
+from .privacy import PRIVACY_MODES, PrivacyMode
 
 ENV_PREFIX = "CHATDF_"
 
@@ -30,6 +31,8 @@ AUTO_MEMORY_SHARE = 0.5
 """Share of the machine's memory that ``worker_memory_mb="auto"`` divides among the workers."""
 AUTO_MEMORY_FLOOR_MB = 1024
 """The automatic worker limit never goes below this (Polars needs room to sort and join)."""
+MIN_PROMPT_BUDGET_TOKENS = 4_000
+"""The smallest prompt budget: the fixed instructions plus a table list must fit."""
 
 
 class Settings(BaseSettings):
@@ -96,6 +99,31 @@ class Settings(BaseSettings):
     """Offer every DataFrame variable of the notebook to the model as a table."""
     theme: Literal["system", "light", "dark"] = "system"
     """Widget theme; ``system`` follows JupyterLab."""
+    privacy: PrivacyMode = "full"
+    """What the model may see: ``full`` (result rows, sample and category values) or
+    ``schema`` (names, types and shapes only; no cell value leaves the kernel)."""
+    prompt_budget_tokens: int = 16_000
+    """Estimated tokens the system prompt may take; wide schemas are ranked and cut to fit."""
+
+    @field_validator("privacy", mode="before")
+    @classmethod
+    def _privacy_mode(cls, value: Any) -> Any:
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text not in PRIVACY_MODES:
+            raise ValueError(
+                f"unknown privacy mode {value!r}; valid values: {', '.join(PRIVACY_MODES)}"
+            )
+        return text
+
+    @field_validator("prompt_budget_tokens")
+    @classmethod
+    def _prompt_budget(cls, value: int) -> int:
+        if value < MIN_PROMPT_BUDGET_TOKENS:
+            raise ValueError(
+                f"{value} is too small: the instructions alone take about 3,000 tokens; "
+                f"use at least {MIN_PROMPT_BUDGET_TOKENS} (default 16000)"
+            )
+        return value
 
     @field_validator("worker_memory_mb", mode="before")
     @classmethod

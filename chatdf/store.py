@@ -313,6 +313,8 @@ class ConversationSummary(BaseModel):
     updated_at: datetime
     notebook_path: str | None = None
     message_count: int = 0
+    question_count: int = 0
+    """The person's questions (user messages): what the history list counts."""
 
 
 class Conversation(ConversationSummary):
@@ -606,7 +608,9 @@ _GOOGLE_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{30,}")
 
 _CONVERSATION_COLUMNS = (
     "c.id, c.title, c.created_at, c.updated_at, c.notebook_path, "
-    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count"
+    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count, "
+    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user')"
+    " AS question_count"
 )
 
 
@@ -618,6 +622,7 @@ def _summary(row: sqlite3.Row) -> dict[str, Any]:
         "updated_at": _utc(row["updated_at"]),
         "notebook_path": row["notebook_path"],
         "message_count": row["message_count"],
+        "question_count": row["question_count"],
     }
 
 

@@ -46,7 +46,9 @@ from .export import (
     pick_result,
     user_namespace,
 )
+from .key_entry import use_session_key
 from .models import Answer, Dataset, QueryResult, failed_outright
+from .schema_stats import column_stats
 from .session import Session
 from .settings import Settings, load_settings
 from .store import Conversation, ConversationSummary
@@ -165,6 +167,8 @@ class ChatDF(anywidget.AnyWidget):
     _account = t.Dict().tag(sync=True)
     """Team mode: ``{team: true, gateway, email, name}`` (email/name empty while signed out);
     empty in single-user mode. Never a token."""
+    _privacy = t.Unicode("full").tag(sync=True)
+    """``schema`` in privacy mode (the header shows a badge); ``full`` otherwise."""
     _layout = t.Dict().tag(sync=True)
     """Written by the browser: ``{left, right}`` collapsed flags and the narrow-layout tab."""
     theme = t.Enum(["system", "light", "dark"], default_value="system").tag(sync=True)
@@ -174,7 +178,10 @@ class ChatDF(anywidget.AnyWidget):
         """Start a session: settings are read, workers start, nothing is sent to Gemini."""
         config = load_settings(api_key=api_key, db_path=db_path, **settings)
         super().__init__(
-            theme=config.theme, _max_datasets=config.max_datasets, _has_key=bool(config.key())
+            theme=config.theme,
+            _max_datasets=config.max_datasets,
+            _has_key=bool(config.key()),
+            _privacy=config.privacy,
         )
         self.settings = config
         self._session = Session(config)
@@ -700,6 +707,11 @@ class ChatDF(anywidget.AnyWidget):
         await self._session.sign_out()
         return {}
 
+    async def _on_set_key(self, request: wire.SetKey) -> dict[str, Any]:
+        await use_session_key(self._session, request.key)  # memory only: never a trait
+        self._has_key = True
+        return {}
+
     async def _on_stop(self, _request: wire.Stop) -> dict[str, Any]:
         return {"stopped": self._session.stop()}
 
@@ -748,6 +760,9 @@ class ChatDF(anywidget.AnyWidget):
 
     async def _on_schema(self, request: wire.Schema) -> dict[str, Any]:
         return self._session.registry.get(request.name).model_dump()
+
+    async def _on_column_stats(self, request: wire.ColumnStats) -> dict[str, Any]:
+        return {"columns": await column_stats(self._session, request.name)}
 
     async def _on_page(self, request: wire.Page) -> _Binary:
         sort = (request.sort.column, request.sort.descending) if request.sort else None

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ..models import ColumnInfo, Dataset
-from .tools import CREATE_CHART, EXECUTE_SQL, LOAD_DATASET, MAX_MODEL_ROWS
+from ..models import Dataset
+from ..privacy import SCHEMA_ONLY_PROMPT, schema_only
+from .schema_view import approx_tokens, datasets_section
+from .tools import CREATE_CHART, DESCRIBE_TABLE, EXECUTE_SQL, LOAD_DATASET, MAX_MODEL_ROWS
 
-__all__ = ["MAX_PROMPT_COLUMNS", "quote_identifier", "system_prompt"]
+__all__ = ["DEFAULT_BUDGET_TOKENS", "quote_identifier", "system_prompt"]
 
-MAX_PROMPT_COLUMNS = 150
-"""Columns listed per dataset; wider tables get a count of the rest."""
+DEFAULT_BUDGET_TOKENS = 16_000
+"""The whole prompt's estimated size when no budget is given (``prompt_budget_tokens``)."""
 
 _SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Words that break a query when used bare as a column name.
@@ -106,25 +108,16 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _column_line(column: ColumnInfo) -> str:
-    return f"- {quote_identifier(column.name)}: {column.friendly}"
-
-
-def _dataset_section(dataset: Dataset) -> str:
-    title = f"{quote_identifier(dataset.name)} ({dataset.row_count:,} rows, {dataset.column_count} columns)"
-    lines = [f"### {title}"]
-    lines += [_column_line(c) for c in dataset.columns[:MAX_PROMPT_COLUMNS]]
-    hidden = len(dataset.columns) - MAX_PROMPT_COLUMNS
-    if hidden > 0:
-        table = quote_identifier(dataset.name)
-        lines.append(
-            f"- ... and {hidden} more columns (SELECT * FROM {table} LIMIT 1 shows them all)"
-        )
-    return "\n".join(lines)
-
-
-def system_prompt(datasets: Sequence[Dataset], *, today: dt.date | None = None) -> str:
-    """The system instruction for one turn.
+def system_prompt(
+    datasets: Sequence[Dataset],
+    *,
+    today: dt.date | None = None,
+    budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    categories: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    focus: str = "",
+    privacy: str = "full",
+) -> str:
+    """The system instruction for one turn, at most about ``budget_tokens`` long.
 
     Parameters
     ----------
@@ -132,24 +125,42 @@ def system_prompt(datasets: Sequence[Dataset], *, today: dt.date | None = None) 
         The datasets registered now, in the order the user added them.
     today
         The date to state (questions like "last month" need it); default today.
+    budget_tokens
+        Estimated tokens the whole prompt may take; wide schemas are ranked and
+        cut to fit (see :mod:`chatdf.llm.schema_view`).
+    categories
+        ``{table: {column: values}}`` of low-cardinality text columns to list.
+    focus
+        The user's question: the columns it names are listed first.
+    privacy
+        ``schema``: no values are listed and the model is told it sees none.
     """
     day = today or dt.date.today()
     sections = [
         _ROLE.format(execute_sql=EXECUTE_SQL),
         f"Today is {day.isoformat()} ({day:%A}).",
     ]
+    tail = [_DIALECT, _GUIDANCE.format(max_rows=MAX_MODEL_ROWS, create_chart=CREATE_CHART)]
+    if schema_only(privacy):
+        tail.append(SCHEMA_ONLY_PROMPT)
+        categories = None
     if datasets:
-        header = (
-            "## Datasets\nEach dataset is a table. Names in double quotes must be written "
-            "with the quotes.\n"
-        )
-        sections.append(header + "\n\n".join(_dataset_section(d) for d in datasets))
-        sections.append(
+        load_note = (
             f"If the user gives a new http(s) URL of a parquet, CSV or TSV file (gzip-compressed "
             f"too), call `{LOAD_DATASET}` to add it as a table."
         )
+        fixed = approx_tokens("\n\n".join([*sections, load_note, *tail])) + 8
+        sections.append(
+            datasets_section(
+                datasets,
+                budget_tokens - fixed,
+                quote=quote_identifier,
+                categories=categories,
+                focus=focus,
+                describe_tool=DESCRIBE_TABLE,
+            )
+        )
+        sections.append(load_note)
     else:
         sections.append(_NO_DATASETS.format(load_dataset=LOAD_DATASET))
-    sections.append(_DIALECT)
-    sections.append(_GUIDANCE.format(max_rows=MAX_MODEL_ROWS, create_chart=CREATE_CHART))
-    return "\n\n".join(sections)
+    return "\n\n".join(sections + tail)

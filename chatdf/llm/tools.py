@@ -29,23 +29,30 @@ from .client import FunctionCall
 
 __all__ = [
     "CREATE_CHART",
+    "DESCRIBE_TABLE",
     "EXECUTE_SQL",
     "LOAD_DATASET",
     "MAX_MODEL_ROWS",
     "TOOLS",
     "chart_arguments",
     "dataset_payload",
+    "describe_arguments",
+    "describe_payload",
     "error_payload",
     "function_response_part",
     "function_responses_content",
     "query_result_payload",
     "required_argument",
+    "schema_only_result_payload",
     "tool_declarations",
 ]
 
 EXECUTE_SQL = "execute_sql"
 LOAD_DATASET = "load_dataset"
 CREATE_CHART = "create_chart"
+DESCRIBE_TABLE = "describe_table"
+MAX_DESCRIBE_COLUMNS = 100
+"""Columns ``describe_table`` profiles in one call; the rest come as names and types."""
 
 MAX_MODEL_ROWS = 1000
 """Rows of a result the model sees; the user sees them all in the grid."""
@@ -128,8 +135,34 @@ _CREATE_CHART = types.FunctionDeclaration(
     },
 )
 
+_DESCRIBE_TABLE = types.FunctionDeclaration(
+    name=DESCRIBE_TABLE,
+    description=(
+        "Describe a table's columns: full type, null count, distinct count, and (unless the "
+        "user turned privacy mode on) min/max and a few sample values, or every value of a "
+        "column with few distinct values. Use it for columns the instructions do not list, "
+        "or before filtering on a column whose values you do not know."
+    ),
+    parameters=types.Schema(
+        type=types.Type.OBJECT,
+        properties={
+            "name": types.Schema(type=types.Type.STRING, description="The table name."),
+            "columns": types.Schema(
+                type=types.Type.ARRAY,
+                items=types.Schema(type=types.Type.STRING),
+                description=(
+                    f"Column names to describe; default all (profiled up to {MAX_DESCRIBE_COLUMNS})."
+                ),
+            ),
+        },
+        required=["name"],
+    ),
+)
+
 TOOLS: list[types.Tool] = [
-    types.Tool(function_declarations=[_EXECUTE_SQL, _LOAD_DATASET, _CREATE_CHART])
+    types.Tool(
+        function_declarations=[_EXECUTE_SQL, _LOAD_DATASET, _CREATE_CHART, _DESCRIBE_TABLE]
+    )
 ]
 """The declarations as the SDK takes them (``tools=TOOLS``)."""
 
@@ -226,6 +259,68 @@ def query_result_payload(
             "the user can see every row in the result table. Use aggregation (GROUP BY, COUNT, "
             "AVG, ...) rather than reading rows when you need facts about all of them."
         )
+    return payload
+
+
+def schema_only_result_payload(result: QueryResult) -> dict[str, Any]:
+    """What the model reads after ``execute_sql`` in privacy mode ``schema``: the shape only."""
+    return {
+        "result_id": result.id,
+        "columns": [{"name": c.name, "type": c.friendly} for c in result.columns],
+        "total_rows": result.total_rows,
+        "note": (
+            "Privacy mode: you do not see rows. The query ran and the user sees its "
+            f"{result.total_rows:,} rows in the table under your answer; point them at the "
+            "columns that answer the question."
+        ),
+    }
+
+
+def describe_arguments(call: FunctionCall) -> tuple[str, list[str] | None]:
+    """``(name, columns)`` of a ``describe_table`` call (columns may come as one string).
+
+    Raises
+    ------
+    QueryError
+        ``validation`` when the name is missing or the columns are not names.
+    """
+    name = required_argument(call, "name")
+    columns = call.args.get("columns")
+    if columns in (None, "", []):
+        return name, None
+    if isinstance(columns, str):
+        columns = [c.strip() for c in columns.split(",") if c.strip()]
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise QueryError(
+            "describe_table's 'columns' must be a list of column names, e.g. [\"status\"].",
+            "validation",
+        )
+    return name, columns
+
+
+def describe_payload(
+    dataset: Dataset, profiles: Sequence[Any], *, schema_only: bool, more: Sequence[str] = ()
+) -> dict[str, Any]:
+    """What the model reads after ``describe_table``: one entry per profiled column.
+
+    ``more`` are columns not profiled this time (past :data:`MAX_DESCRIBE_COLUMNS`),
+    given as names and types.
+    """
+    payload: dict[str, Any] = {
+        "name": dataset.name,
+        "row_count": dataset.row_count,
+        "column_count": dataset.column_count,
+        "columns": [p.payload(schema_only=schema_only) for p in profiles],
+    }
+    if more:
+        schema = dataset.schema
+        payload["more_columns"] = [{"name": n, "type": schema[n].dtype} for n in more]
+        payload["note"] = (
+            f"{len(more):,} more columns are listed with their types only; call describe_table "
+            "with columns=[...] for their statistics."
+        )
+    if schema_only:
+        payload["privacy"] = "schema: counts only, no values"
     return payload
 
 

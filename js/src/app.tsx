@@ -11,6 +11,7 @@ import { ChatPanel } from "./chat/ChatPanel";
 import { Ctx, type WidgetContext } from "./context";
 import { DatasetPanel } from "./datasets/DatasetPanel";
 import { Sidebar } from "./history/Sidebar";
+import { UsageBar } from "./history/UsageBar";
 import { useTrait } from "./hooks/useTrait";
 import type { Layout, Model } from "./model";
 import { Api } from "./requests";
@@ -19,6 +20,8 @@ import { liveFor } from "./state/registry";
 import { Icon } from "./ui/icons";
 
 export const NARROW_PX = 700;
+/** The JupyterLab sidebar's default width and below: tabs drop their icons to fit one row. */
+export const TIGHT_PX = 320;
 
 interface Toast {
   id: number;
@@ -28,6 +31,32 @@ interface Toast {
 
 /** Below this the side panels get slimmer (a notebook next to JupyterLab's file browser). */
 export const MEDIUM_PX = 1000;
+
+/** Default height in a cell; the person can drag it (kept in `_layout.height`). */
+export const CELL_HEIGHT_PX = 680;
+
+/**
+ * In JupyterLab's side panels (sidecar) the widget fills the panel's height;
+ * null in a notebook cell. Follows the panel as it resizes.
+ */
+function usePanelHeight(el: { current: HTMLElement | null }): number | null {
+  const [height, setHeight] = useState<number | null>(null);
+  useEffect(() => {
+    const node = el.current;
+    const panel = node?.closest<HTMLElement>(".jupyterlab-sidecar, .jp-SidePanel, #jp-right-stack > .lm-Widget");
+    if (!node || !panel || typeof ResizeObserver === "undefined") return;
+    const measure = () => {
+      const top = node.getBoundingClientRect().top - panel.getBoundingClientRect().top + panel.scrollTop;
+      // What is left below the widget's top, less a little air for the output area's padding.
+      setHeight(Math.max(320, Math.floor(panel.clientHeight - top - 8)));
+    };
+    const observer = new ResizeObserver(measure);
+    observer.observe(panel);
+    measure();
+    return () => observer.disconnect();
+  }, []);
+  return height;
+}
 
 /** The width of `el`, following resizes (Infinity until measured). */
 function useWidth(el: { current: HTMLElement | null }): number {
@@ -55,6 +84,12 @@ export function App({ model }: { model: Model }) {
   const narrow = width < NARROW_PX;
   const medium = width < MEDIUM_PX;
   const [toasts, setToasts] = useState<Toast[]>([]);
+  const panelHeight = usePanelHeight(root);
+  const usage = useTrait(model, "_usage") ?? {};
+  const busy = useTrait(model, "_busy") ?? false;
+  const [settingsOpen, setSettingsOpen] = useState(false);
+  const heightRef = useRef<number>(CELL_HEIGHT_PX);
+  heightRef.current = panelHeight ?? layout.height ?? CELL_HEIGHT_PX;
 
   const notify = useCallback((text: string, kind: "info" | "error" = "info") => {
     const id = Date.now() + Math.random();
@@ -77,6 +112,38 @@ export function App({ model }: { model: Model }) {
     model.save_changes();
   }
 
+  // Keys typed into our fields are ours. In a notebook cell JupyterLab's notebook also
+  // handles keydown (Enter enters edit mode, and the form never submits); the
+  // data-lm-suppress-shortcuts attribute only covers Lumino's command shortcuts.
+  useEffect(() => {
+    const node = root.current;
+    if (!node) return;
+    const keep = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) e.stopPropagation();
+    };
+    node.addEventListener("keydown", keep);
+    return () => node.removeEventListener("keydown", keep);
+  }, []);
+
+  // In a cell the corner drags the height (CSS resize); keep it so the notebook reopens that way.
+  useEffect(() => {
+    const node = root.current;
+    if (!node || panelHeight !== null || typeof ResizeObserver === "undefined") return;
+    let timer = 0;
+    const observer = new ResizeObserver(() => {
+      const h = Math.round(node.getBoundingClientRect().height);
+      if (Math.abs(h - heightRef.current) < 4) return;
+      clearTimeout(timer);
+      timer = window.setTimeout(() => setLayout({ height: h }), 300);
+    });
+    observer.observe(node);
+    return () => {
+      observer.disconnect();
+      clearTimeout(timer);
+    };
+  }, [panelHeight]);
+
   const tab = layout.tab ?? "chat";
   const leftCollapsed = !narrow && !!layout.left;
   const rightCollapsed = !narrow && !!layout.right;
@@ -86,15 +153,17 @@ export function App({ model }: { model: Model }) {
     <Ctx.Provider value={ctx}>
       <div
         ref={root}
-        class={`chatdf${narrow ? " chatdf--narrow" : ""}`}
+        class={`chatdf${narrow ? " chatdf--narrow" : ""}${panelHeight !== null ? " chatdf--panel" : ""}${width < TIGHT_PX ? " chatdf--tight" : ""}`}
         data-theme={theme}
         data-lm-suppress-shortcuts="true"
         style={{
           "--chatdf-left": leftCollapsed ? "40px" : medium ? "196px" : "232px",
           "--chatdf-right": rightCollapsed ? "40px" : medium ? "236px" : "284px",
+          height: `${heightRef.current}px`,
         }}
       >
         {narrow ? (
+          <div class="chatdf-tabbar">
           <div class="chatdf-tabs" role="tablist" aria-label="Panels">
             {(
               [
@@ -115,6 +184,42 @@ export function App({ model }: { model: Model }) {
               </button>
             ))}
           </div>
+{/* New chat and Settings from every tab; History has its own. */}
+            {tab !== "history" ? (
+                        <span class="chatdf-tabs__tools">
+              <button
+                type="button"
+                class="chatdf-icon-btn"
+                aria-label="New chat"
+                title="New chat"
+                disabled={busy}
+                onClick={() => {
+                  ctx.api.newChat().catch((err) => notify(String(err?.message ?? err), "error"));
+                  setLayout({ tab: "chat" });
+                }}
+              >
+                <Icon name="plus" />
+              </button>
+              <button
+                type="button"
+                class="chatdf-icon-btn"
+                aria-label="Settings"
+                title="Settings"
+                onClick={() => {
+                  setSettingsOpen(true);
+                  setLayout({ tab: "history" });
+                }}
+              >
+                <Icon name="gear" />
+              </button>
+            </span>
+            ) : null}
+          </div>
+        ) : null}
+        {narrow && tab !== "history" && (usage.warning || usage.exhausted) ? (
+          <div class="chatdf-usage-banner">
+            <UsageBar usage={usage} />
+          </div>
         ) : null}
         <div class="chatdf-layout">
           {(!narrow || tab === "history") && (
@@ -130,7 +235,7 @@ export function App({ model }: { model: Model }) {
                   <Icon name="panel-left" />
                 </button>
               ) : null}
-              {leftCollapsed ? null : <Sidebar />}
+              {leftCollapsed ? null : <Sidebar settingsOpen={narrow && settingsOpen} />}
             </aside>
           )}
           {(!narrow || tab === "chat") && (

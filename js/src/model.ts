@@ -94,6 +94,7 @@ export interface ConversationItem {
   /** ISO 8601 with time zone. */
   updated_at: string;
   message_count: number;
+  question_count?: number;
 }
 
 export interface ModelUsage {
@@ -129,6 +130,8 @@ export interface Layout {
   left?: boolean;
   right?: boolean;
   tab?: "chat" | "datasets" | "history";
+  /** The widget's height in a cell after the person dragged its corner (px). */
+  height?: number;
 }
 
 /** Every synced trait of `chatdf.widget.ChatDF`. */
@@ -149,6 +152,8 @@ export interface WidgetModel {
   _has_key: boolean;
   /** Team mode only (empty otherwise); never holds a token. */
   _account: Partial<Account>;
+  /** `schema`: privacy mode, the model sees no cell values (`CHATDF_PRIVACY`); absent means `full`. */
+  _privacy?: "full" | "schema";
   _layout: Layout;
   theme: Theme;
 }

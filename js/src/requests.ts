@@ -40,6 +40,8 @@ export class Api {
   /** Team mode: a new sign-in at the gateway; open `url` and check it shows `user_code`. */
   signIn = () => this.#call<{ url: string; user_code: string }>("sign_in");
   signOut = () => this.#call<Record<string, never>>("sign_out");
+  /** A Gemini key for this kernel session only: the kernel keeps it in memory, never in state. */
+  setKey = (key: string) => this.#call<Record<string, never>>("set_key", { key });
 
   addDataset = (source: string, name?: string | null, card?: string) =>
     this.#call<DatasetCard>("add_dataset", { source, name: name || null, card: card ?? null }, SLOW_MS);
@@ -48,6 +50,9 @@ export class Api {
   renameDataset = (old: string, name: string) => this.#call<DatasetCard>("rename_dataset", { old, new: name });
   refreshDataset = (name: string) => this.#call<DatasetCard>("refresh_dataset", { name }, SLOW_MS);
   schema = (name: string) => this.#call<Dataset>("schema", { name });
+  /** Null counts and a few sample values per column, computed in a worker. */
+  columnStats = (name: string) =>
+    this.#call<{ columns: { name: string; nulls: number; samples: string[] }[] }>("column_stats", { name }, SLOW_MS);
 
   page(resultId: string, offset: number, limit: number, sort: SortSpec | null, signal?: AbortSignal): Promise<Reply<PageHeader>> {
     return this.rpc.request<PageHeader>("page", { result_id: resultId, offset, limit, sort }, { timeoutMs: SLOW_MS, signal });

@@ -130,20 +130,26 @@ describe("chat panel", () => {
     expect(el.textContent).toContain("Show SQL");
   });
 
-  it("disables the question box with the reason when there is no key", () => {
+  it("without a key: one message, a field for a session key, a link, and examples that say why", () => {
     const { el } = show({ _has_key: false });
     const box = el.querySelector<HTMLTextAreaElement>("textarea")!;
     expect(box.disabled).toBe(true);
-    expect(el.querySelector(".chatdf-input-reason")!.textContent).toContain("GEMINI_API_KEY");
+    expect(el.querySelector(".chatdf-input-reason")).toBeNull(); // said once, by the key form
+    const form = el.querySelector(".chatdf-key")!;
+    expect(form.querySelector<HTMLInputElement>('input[type="password"]')).not.toBeNull();
+    expect(form.querySelector("a")!.getAttribute("href")).toBe("https://aistudio.google.com/apikey");
+    expect([...el.querySelectorAll<HTMLButtonElement>(".chatdf-chip")].every((b) => b.disabled)).toBe(true);
+    expect(el.querySelector(".chatdf-chips__why")!.textContent).toContain("Gemini API key");
   });
 });
 
 describe("account area", () => {
   const team = { team: true, gateway: "https://chatdf.example.edu" };
 
-  it("shows a local session in single-user mode", () => {
+  it("shows no account stub in single-user mode", () => {
     const { el } = show();
-    expect(el.querySelector(".chatdf-account")!.textContent).toContain("Local session");
+    expect(el.querySelector(".chatdf-account")).toBeNull();
+    expect(el.textContent).not.toContain("Local session");
     expect(el.textContent).not.toContain("Sign in with Google");
   });
 

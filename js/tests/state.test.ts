@@ -74,6 +74,22 @@ describe("suggested questions", () => {
     ]);
   });
 
+  it("offer a newly added dataset first, taking turns with the earlier ones", () => {
+    const iris = card({
+      id: "iris",
+      name: "iris",
+      columns: [
+        { name: "petal_length", dtype: "Float64", friendly: "Decimal" },
+        { name: "species", dtype: "String", friendly: "Text" },
+      ],
+    });
+    const trips = card({ id: "trips", name: "trips", columns: [{ name: "fare", dtype: "Float64", friendly: "Decimal" }] });
+    const questions = suggestQuestions([iris, trips]);
+    expect(questions[0]).toBe("Show the top 10 rows of trips by fare");
+    expect(questions[1]).toBe("What is the average petal_length by species in iris?");
+    expect(questions.filter((q) => q.includes("trips"))).toHaveLength(2);
+  });
+
   it("fall back to a row count for a table without measures", () => {
     expect(suggestQuestions([card({ columns: [] })])).toEqual(["How many rows does sales have?"]);
   });
@@ -81,7 +97,7 @@ describe("suggested questions", () => {
 
 describe("the question box", () => {
   it("is blocked without a key or at the usage limit, with the reason", () => {
-    expect(inputBlocker(false, {})).toContain("GEMINI_API_KEY");
+    expect(inputBlocker(false, {})).toContain("Gemini API key");
     expect(inputBlocker(true, { exhausted: true, resets_in_seconds: 3 * 3600 + 300 })).toBe(
       "Daily usage limit reached. Questions are accepted again in 3 h 5 min.",
     );

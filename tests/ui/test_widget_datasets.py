@@ -65,8 +65,8 @@ def test_schema_dialog_renames_and_closes_three_ways(open_notebook, chatdf_setup
     expect(dialog).to_contain_text("150 rows × 5 columns")
     columns = dialog.get_by_role("list", name="Columns of iris")
     expect(columns.locator("li")).to_have_count(5)
-    expect(columns.locator("li").first).to_have_text("sepal_lengthDecimal")
-    expect(columns.locator("li").last).to_have_text("speciesText")
+    expect(columns.locator("li").first).to_have_text("sepal_lengthDecimalno nulls · e.g. 5.1, 4.9, 4.7")
+    expect(columns.locator("li").last).to_have_text("speciesTextno nulls · e.g. setosa")
     screenshot(notebook.page, "widget-schema-dialog")
 
     name = dialog.get_by_role("textbox", name="Table name")

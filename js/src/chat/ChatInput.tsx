@@ -14,9 +14,11 @@ interface Props {
   busy: boolean;
   /** Why asking is not possible now (no key, usage limit); the box is disabled with this text. */
   disabledReason: string | null;
+  /** The reason is already on screen right above (the key form): don't say it twice. */
+  reasonShown?: boolean;
 }
 
-export function ChatInput({ value, onChange, onSend, onStop, busy, disabledReason }: Props) {
+export function ChatInput({ value, onChange, onSend, onStop, busy, disabledReason, reasonShown = false }: Props) {
   const area = useRef<HTMLTextAreaElement>(null);
   const disabled = disabledReason !== null;
   const length = value.length;
@@ -50,9 +52,9 @@ export function ChatInput({ value, onChange, onSend, onStop, busy, disabledReaso
           value={value}
           maxLength={MAX_CHARS}
           disabled={disabled}
-          placeholder={disabledReason ?? "Ask a question about your data…"}
+          placeholder="Ask a question about your data…"
           aria-label="Ask a question"
-          aria-describedby={disabled ? "chatdf-input-reason" : undefined}
+          aria-describedby={disabled && !reasonShown ? "chatdf-input-reason" : undefined}
           onInput={(e) => onChange(e.currentTarget.value)}
           onKeyDown={(e) => {
             if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
@@ -76,12 +78,12 @@ export function ChatInput({ value, onChange, onSend, onStop, busy, disabledReaso
           </button>
         )}
       </div>
-      {disabled ? (
+      {disabled && reasonShown ? null : disabled ? (
         <p id="chatdf-input-reason" class="chatdf-input-reason">
           {disabledReason}
         </p>
       ) : (
-        <p class="chatdf-input-hint">Enter to send · Shift+Enter for a new line</p>
+        <p class="chatdf-input-hint">Enter sends · Shift+Enter: new line</p>
       )}
     </form>
   );

@@ -2,17 +2,22 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { useWidget } from "../context";
 import { useTrait } from "../hooks/useTrait";
+import { PrivacyBadge } from "./PrivacyBadge";
 import type { DatasetCard, Usage } from "../model";
 import { Icon } from "../ui/icons";
 import { formatDuration, formatShape } from "../utils/format";
 import { ChatInput } from "./ChatInput";
+import { KeyEntry } from "./KeyEntry";
 import { AssistantMessage, UserMessage } from "./Message";
 import { EXAMPLE_QUESTIONS, suggestQuestions } from "./suggestions";
+
+/** Shown under the box and by the disabled example questions while there is no key. */
+export const NO_KEY = "Questions need a Gemini API key: paste one below.";
 
 /** Why the question box is disabled, or null when questions can be asked. */
 export function inputBlocker(hasKey: boolean, usage: Partial<Usage>, team = false): string | null {
   if (!hasKey && team) return "Sign in to ask questions: use Sign in with Google (bottom left), or run chat.sign_in().";
-  if (!hasKey) return "Add a Gemini API key to ask questions: set GEMINI_API_KEY, or ChatDF(api_key=…).";
+  if (!hasKey) return NO_KEY;
   if (usage.exhausted) {
     const wait = usage.resets_in_seconds ? ` Questions are accepted again in ${formatDuration(usage.resets_in_seconds)}.` : "";
     return `Daily usage limit reached.${wait}`;
@@ -20,7 +25,7 @@ export function inputBlocker(hasKey: boolean, usage: Partial<Usage>, team = fals
   return null;
 }
 
-function Onboarding({ onPick }: { onPick: (question: string) => void }) {
+function Onboarding({ onPick, blocker }: { onPick: (question: string) => void; blocker: string | null }) {
   const { api, notify } = useWidget();
   const [loading, setLoading] = useState(false);
   return (
@@ -48,27 +53,30 @@ function Onboarding({ onPick }: { onPick: (question: string) => void }) {
         <Icon name="database" /> {loading ? "Loading sample data…" : "Try with sample data"}
       </button>
       <p class="chatdf-onboarding__hint">Then try one of these (the sample is the iris flower dataset):</p>
-      <QuestionChips label="Example questions" questions={EXAMPLE_QUESTIONS} onPick={onPick} />
+      <QuestionChips label="Example questions" questions={EXAMPLE_QUESTIONS} onPick={onPick} blocker={blocker} />
     </div>
   );
 }
 
-/** Questions as buttons; picking one asks it. */
-function QuestionChips(props: { label: string; questions: readonly string[]; onPick: (q: string) => void }) {
+/** Questions as buttons; picking one puts it in the box. Disabled, with the reason said, when asking is not possible. */
+function QuestionChips(props: { label: string; questions: readonly string[]; onPick: (q: string) => void; blocker: string | null }) {
   return (
-    <ul class="chatdf-chips" aria-label={props.label}>
-      {props.questions.map((q) => (
-        <li key={q}>
-          <button type="button" class="chatdf-chip" onClick={() => props.onPick(q)}>
-            {q}
-          </button>
-        </li>
-      ))}
-    </ul>
+    <>
+      <ul class="chatdf-chips" aria-label={props.label}>
+        {props.questions.map((q) => (
+          <li key={q}>
+            <button type="button" class="chatdf-chip" disabled={props.blocker !== null} title={props.blocker ?? undefined} onClick={() => props.onPick(q)}>
+              {q}
+            </button>
+          </li>
+        ))}
+      </ul>
+      {props.blocker ? <p class="chatdf-chips__why">{`Disabled. ${props.blocker}`}</p> : null}
+    </>
   );
 }
 
-function Suggestions({ cards, onPick }: { cards: DatasetCard[]; onPick: (q: string) => void }) {
+function Suggestions({ cards, onPick, blocker }: { cards: DatasetCard[]; onPick: (q: string) => void; blocker: string | null }) {
   const questions = suggestQuestions(cards);
   if (!questions.length) return null;
   return (
@@ -76,7 +84,7 @@ function Suggestions({ cards, onPick }: { cards: DatasetCard[]; onPick: (q: stri
       <p class="chatdf-suggestions__title">
         <Icon name="sparkle" /> Suggested questions
       </p>
-      <QuestionChips label="Suggested questions" questions={questions} onPick={onPick} />
+      <QuestionChips label="Suggested questions" questions={questions} onPick={onPick} blocker={blocker} />
     </div>
   );
 }
@@ -106,10 +114,24 @@ export function ChatPanel({ narrow = false, onShowDatasets }: Props) {
   useEffect(() => live.subscribe(() => setTick((n) => n + 1)), [live]);
 
   // Follow new text while the reader is at the bottom; stop when they scroll up.
+  // An empty chat (onboarding) starts at its top: its heading must not be scrolled away.
+  const empty = messages.length === 0;
   useLayoutEffect(() => {
     const el = list.current;
-    if (el && pinned.current) el.scrollTop = el.scrollHeight;
+    if (el && pinned.current && !empty) el.scrollTop = el.scrollHeight;
   });
+
+  // A grid or chart grows after its rows arrive, without a render here: keep following then too.
+  useEffect(() => {
+    const el = list.current;
+    const content = el?.firstElementChild;
+    if (!el || !content || empty || typeof ResizeObserver === "undefined") return;
+    const observer = new ResizeObserver(() => {
+      if (pinned.current) el.scrollTop = el.scrollHeight;
+    });
+    observer.observe(content);
+    return () => observer.disconnect();
+  }, [empty]);
 
   function onScroll() {
     const el = list.current;
@@ -160,13 +182,14 @@ export function ChatPanel({ narrow = false, onShowDatasets }: Props) {
               ))}
           </ul>
         ) : null}
+        <PrivacyBadge model={model} />
       </header>
       <div class="chatdf-chat__scroll" ref={list} onScroll={onScroll}>
         {messages.length === 0 ? (
           ready ? (
-            <Suggestions cards={cards} onPick={(q) => setDraft(q)} />
+            <Suggestions cards={cards} onPick={(q) => setDraft(q)} blocker={blocker} />
           ) : (
-            <Onboarding onPick={(q) => setDraft(q)} />
+            <Onboarding onPick={(q) => setDraft(q)} blocker={blocker} />
           )
         ) : (
           <ol class="chatdf-messages" aria-label="Messages" aria-live="polite">
@@ -185,7 +208,8 @@ export function ChatPanel({ narrow = false, onShowDatasets }: Props) {
           <Icon name="arrow-down" /> Scroll to bottom
         </button>
       ) : null}
-      <ChatInput value={draft} onChange={setDraft} onSend={ask} onStop={() => api.stop().catch(() => {})} busy={busy} disabledReason={blocker} />
+      {!hasKey && !team ? <KeyEntry /> : null}
+      <ChatInput value={draft} onChange={setDraft} onSend={ask} onStop={() => api.stop().catch(() => {})} busy={busy} disabledReason={blocker} reasonShown={!hasKey && !team} />
     </section>
   );
 }

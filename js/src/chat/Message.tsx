@@ -5,6 +5,7 @@ import { useWidget } from "../context";
 import { DataGrid } from "../grid/DataGrid";
 import type { ChatMessage } from "../model";
 import { SqlPanel } from "../sql/SqlPanel";
+import { Dialog } from "../ui/Dialog";
 import type { LiveTurn } from "../state/live";
 import { phaseLabel } from "../state/live";
 import { Icon } from "../ui/icons";
@@ -53,6 +54,7 @@ interface AssistantProps {
 export function AssistantMessage({ message, live, onRetry }: AssistantProps) {
   const { api, notify } = useWidget();
   const [showSql, setShowSql] = useState(false);
+  const [expanded, setExpanded] = useState(false);
   const [charting, setCharting] = useState(false);
   const streaming = message.status === "streaming";
   const text = streaming ? (live?.text ?? "") : message.text;
@@ -114,8 +116,18 @@ export function AssistantMessage({ message, live, onRetry }: AssistantProps) {
           }
         />
       ) : null}
-      {!streaming && (lastSql || text) ? (
+      {expanded && message.result ? (
+        <Dialog title="Result" class="chatdf-dialog--full" onClose={() => setExpanded(false)}>
+          <DataGrid result={message.result} onRerun={() => run(message.result!.sql).catch((err) => notify(String(err?.message ?? err), "error"))} />
+        </Dialog>
+      ) : null}
+      {!streaming && (lastSql || text || message.result) ? (
         <div class="chatdf-msg__actions">
+          {message.result ? (
+            <button type="button" class="chatdf-btn chatdf-btn--quiet chatdf-btn--small" onClick={() => setExpanded(true)}>
+              <Icon name="expand" /> Expand result
+            </button>
+          ) : null}
           {lastSql ? (
             <button
               type="button"

@@ -11,11 +11,15 @@ export const EXAMPLE_QUESTIONS = [
   "Show the 10 widest sepals",
 ];
 
-/** Up to `max` questions about the datasets, most specific first. */
+/**
+ * Up to `max` questions about the datasets, most specific first. The newest dataset
+ * leads and the others take turns, so a dataset just added is always offered.
+ */
 export function suggestQuestions(cards: DatasetCard[], max = 4): string[] {
-  const out: string[] = [];
-  for (const card of cards) {
+  const perCard: string[][] = [];
+  for (const card of [...cards].reverse()) {
     if (card.status !== "ready") continue;
+    const out: string[] = [];
     const measures = card.columns.filter((c) => numeric(c) && !idLike(c));
     const labels = card.columns.filter((c) => c.friendly === "Text");
     const times = card.columns.filter((c) => c.friendly === "Date" || c.friendly === "Timestamp");
@@ -27,6 +31,11 @@ export function suggestQuestions(cards: DatasetCard[], max = 4): string[] {
     if (measure) out.push(`Show the top 10 rows of ${card.name} by ${measure.name}`);
     if (label) out.push(`How many rows are there for each ${label.name}?`);
     out.push(`How many rows does ${card.name} have?`);
+    perCard.push(out);
   }
-  return [...new Set(out)].slice(0, max);
+  const picked: string[] = [];
+  for (let i = 0; perCard.some((list) => i < list.length); i++) {
+    for (const list of perCard) if (i < list.length) picked.push(list[i]!);
+  }
+  return [...new Set(picked)].slice(0, max);
 }

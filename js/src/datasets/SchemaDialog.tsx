@@ -4,7 +4,7 @@ import { useWidget } from "../context";
 import type { ColumnInfo, DatasetCard } from "../model";
 import { Dialog } from "../ui/Dialog";
 import { Icon } from "../ui/icons";
-import { formatShape } from "../utils/format";
+import { formatCount, formatShape } from "../utils/format";
 
 /** Why `name` cannot be a table name, or null (the kernel checks again, with reserved words). */
 export function tableNameProblem(name: string): string | null {
@@ -27,7 +27,20 @@ export function SchemaDialog({ dataset, onRenamed, onClose }: Props) {
   const [columns, setColumns] = useState<ColumnInfo[]>(dataset.columns);
   const [refreshing, setRefreshing] = useState(false);
   const [saved, setSaved] = useState<string | null>(null);
+  const [stats, setStats] = useState<Map<string, { nulls: number; samples: string[] }> | null>(null);
   const current = dataset.name;
+
+  // Null counts and samples come from a query in a worker; the names show meanwhile.
+  useEffect(() => {
+    let live = true;
+    api.columnStats(current).then(
+      (r) => live && setStats(new Map(r.columns.map((c) => [c.name, c]))),
+      () => live && setStats(new Map()),
+    );
+    return () => {
+      live = false;
+    };
+  }, [current, columns]);
 
   // Synced cards carry at most 100 columns: ask for the rest.
   useEffect(() => {
@@ -109,14 +122,28 @@ export function SchemaDialog({ dataset, onRenamed, onClose }: Props) {
         {dataset.source}
       </p>
       <ul class="chatdf-columns" aria-label={`Columns of ${current}`}>
-        {columns.map((column) => (
-          <li key={column.name} class="chatdf-column">
-            <span class="chatdf-column__name">{column.name}</span>
-            <span class="chatdf-column__type" title={column.dtype}>
-              {column.friendly}
-            </span>
-          </li>
-        ))}
+        {columns.map((column) => {
+          const s = stats?.get(column.name);
+          return (
+            <li key={column.name} class="chatdf-column">
+              <span class="chatdf-column__head">
+                <span class="chatdf-column__name">{column.name}</span>
+                <span class="chatdf-column__type" title={column.dtype}>
+                  {column.friendly}
+                </span>
+              </span>
+              <span class="chatdf-column__stats">
+                {stats === null
+                  ? "Counting nulls…"
+                  : s
+                    ? `${s.nulls === 0 ? "no nulls" : `${formatCount(s.nulls)} null${s.nulls === 1 ? "" : "s"}`}${
+                        s.samples.length ? ` · e.g. ${s.samples.join(", ")}` : ""
+                      }`
+                    : ""}
+              </span>
+            </li>
+          );
+        })}
       </ul>
     </Dialog>
   );

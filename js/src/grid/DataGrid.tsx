@@ -46,10 +46,16 @@ const MIN_WIDTH = 50;
 const MAX_INITIAL_WIDTH = 320;
 
 /** A first width from the header and the first page's text (about 7.5 px a character). */
-function initialWidth(name: string, rows: Row[], index: number): number {
+function initialWidth(name: string, rows: Row[], index: number, cap = MAX_INITIAL_WIDTH): number {
   let chars = name.length + 3; // room for the sort icon
   for (const row of rows.slice(0, 50)) chars = Math.max(chars, (cellText(row[index]) ?? "null").length);
-  return Math.min(MAX_INITIAL_WIDTH, Math.max(70, Math.round(chars * 7.5 + 24)));
+  return Math.min(cap, Math.max(70, Math.round(chars * 7.5 + 24)));
+}
+
+/** In a narrow container (the 250 px sidebar) no first width exceeds half of it, so two columns show. */
+function widthCap(container: HTMLElement | null): number {
+  const width = container?.clientWidth ?? 0;
+  return width > 0 ? Math.max(70, Math.min(MAX_INITIAL_WIDTH, Math.floor((width - 2) / 2))) : MAX_INITIAL_WIDTH;
 }
 const MAX_FIT_WIDTH = 480;
 
@@ -134,7 +140,7 @@ export function DataGrid({ result, onRerun, actions }: Props) {
         id: String(i),
         header: c.name,
         accessorFn: (row: Row) => row[i],
-        size: initialWidth(c.name, loaded?.rows ?? [], i),
+        size: initialWidth(c.name, loaded?.rows ?? [], i, widthCap(rootRef.current)),
         minSize: MIN_WIDTH,
         meta: c,
       })),

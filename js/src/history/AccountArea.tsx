@@ -49,17 +49,8 @@ export function AccountArea() {
     </span>
   );
 
-  if (!account.team) {
-    return (
-      <div class="chatdf-account" aria-label="Account">
-        {avatar}
-        <span class="chatdf-account__text">
-          <span class="chatdf-account__name">Local session</span>
-          <span class="chatdf-account__note">Your own Gemini key</span>
-        </span>
-      </div>
-    );
-  }
+  // Single-user mode has no account to show: the key is the kernel's own.
+  if (!account.team) return null;
 
   if (signedIn) {
     return (

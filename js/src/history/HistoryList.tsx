@@ -53,7 +53,7 @@ export function HistoryList({ items, currentId }: Props) {
                 >
                   <span class="chatdf-history__title">{title}</span>
                   <span class="chatdf-history__meta">
-                    {relativeTime(item.updated_at)} · {item.message_count} msg
+                    {relativeTime(item.updated_at)} · {questionLabel(item.question_count ?? 0)}
                   </span>
                 </button>
               )}
@@ -113,4 +113,9 @@ function RenameField({ initial, onSave, onCancel }: { initial: string; onSave: (
       onBlur={() => onSave(value.trim())}
     />
   );
+}
+
+/** "1 question", "3 questions": what a person counts (not stored messages). */
+export function questionLabel(n: number): string {
+  return `${n} question${n === 1 ? "" : "s"}`;
 }

@@ -9,7 +9,8 @@ import { AccountArea } from "./AccountArea";
 import { HistoryList } from "./HistoryList";
 import { UsageBar } from "./UsageBar";
 
-export function Sidebar() {
+/** `settingsOpen`: the narrow layout's Settings button opens the menu directly. */
+export function Sidebar({ settingsOpen = false }: { settingsOpen?: boolean }) {
   const { model, api, notify } = useWidget();
   const items = useTrait(model, "_conversations") ?? [];
   const conversation = useTrait(model, "_conversation") ?? {};
@@ -35,7 +36,7 @@ export function Sidebar() {
       </div>
       <div class="chatdf-sidebar__bottom">
         <UsageBar usage={usage} />
-        <details class="chatdf-settings">
+        <details class="chatdf-settings" open={settingsOpen}>
           <summary>
             <Icon name="gear" /> Settings
           </summary>

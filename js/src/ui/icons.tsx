@@ -30,6 +30,7 @@ const PATHS: Record<string, string> = {
   "panel-right": "M2.5 3h11v10h-11zM10 3v10",
   "arrow-down": "M8 3v10M4 9l4 4 4-4",
   sparkle: "M8 2l1.4 4.6L14 8l-4.6 1.4L8 14l-1.4-4.6L2 8l4.6-1.4z",
+  expand: "M9.5 2.5h4v4M13.5 2.5L9 7M6.5 13.5h-4v-4M2.5 13.5L7 9",
 };
 
 export function Icon({ name, label }: { name: string; label?: string }) {

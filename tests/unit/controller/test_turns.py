@@ -53,9 +53,9 @@ def test_question_runs_sql_and_answers_with_its_rows(chat: ChatDF, fake_gemini: 
     assert answer.usage.input_tokens == 20 and answer.usage.output_tokens == 10
 
     first, second = fake_gemini.requests
-    assert first.declared_functions() == ["execute_sql", "load_dataset", "create_chart"]
+    assert first.declared_functions() == ["execute_sql", "load_dataset", "create_chart", "describe_table"]
     system = first.system_text()
-    assert "cities" in system and "price" in system and "Decimal" in system
+    assert "cities" in system and "- price: float" in system
     [response] = second.function_responses()
     assert response["name"] == "execute_sql"
     sent = response["response"]

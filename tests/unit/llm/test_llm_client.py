@@ -123,8 +123,12 @@ async def test_request_declares_tools_and_sends_the_system_prompt(
     fake_gemini.add_stream(text_chunks("ok"))
     await stream_all(client, system=system_prompt([orders]), tools=TOOLS)
     (request,) = fake_gemini.requests
-    assert request.declared_functions() == ["execute_sql", "load_dataset", "create_chart"]
+    assert request.declared_functions() == [
+        "execute_sql", "load_dataset", "create_chart", "describe_table"
+    ]
     declared = request.body["tools"][0]["functionDeclarations"]
+    assert declared[3]["parameters"]["required"] == ["name"]
+    assert declared[3]["parameters"]["properties"]["columns"]["type"] == "ARRAY"
     assert declared[0]["parameters"]["required"] == ["query"]
     assert declared[1]["parameters"]["required"] == ["url"]
     # A free-form spec object: JSON Schema, since an OBJECT `parameters` needs properties.
@@ -142,8 +146,8 @@ async def test_request_declares_tools_and_sends_the_system_prompt(
     )
     system = request.system_text()
     assert "orders (1,234 rows" in system
-    assert "- order_id: Integer" in system
-    assert '- "Order Date": Date' in system
+    assert "- order_id: int" in system
+    assert '- "Order Date": date' in system
     assert request.texts("user") == ["How many orders?"]
     assert request.model == "gemini-2.5-flash"
 

@@ -14,6 +14,7 @@ from chatdf.errors import DatasetError, QueryError
 from chatdf.llm.client import FunctionCall, GeminiClient, ReplyBuilder
 from chatdf.llm.tools import (
     CREATE_CHART,
+    DESCRIBE_TABLE,
     EXECUTE_SQL,
     LOAD_DATASET,
     MAX_MODEL_ROWS,
@@ -43,16 +44,16 @@ def rows_of(payload: dict) -> list[list[str]]:
 def test_tools_with_their_required_arguments() -> None:
     (tool,) = TOOLS
     by_name = {d.name: d for d in tool.function_declarations}
-    assert set(by_name) == {EXECUTE_SQL, LOAD_DATASET, CREATE_CHART}
+    assert set(by_name) == {EXECUTE_SQL, LOAD_DATASET, CREATE_CHART, DESCRIBE_TABLE}
     chart = by_name[CREATE_CHART].parameters_json_schema
     assert chart["required"] == ["spec"] and chart["properties"]["spec"]["type"] == "object"
-    for name, arg in ((EXECUTE_SQL, "query"), (LOAD_DATASET, "url")):
+    for name, arg in ((EXECUTE_SQL, "query"), (LOAD_DATASET, "url"), (DESCRIBE_TABLE, "name")):
         params = by_name[name].parameters
         assert params.required == [arg]
         assert params.properties[arg].type == types.Type.STRING
     copy = tool_declarations()
     copy[0].function_declarations.clear()
-    assert len(TOOLS[0].function_declarations) == 3
+    assert len(TOOLS[0].function_declarations) == 4
 
 
 def test_small_result_is_complete_with_types_and_no_note() -> None:

@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from chatdf.llm.prompts import MAX_PROMPT_COLUMNS, quote_identifier, system_prompt
+from chatdf.llm.prompts import quote_identifier, system_prompt
 from chatdf.models import Dataset, columns_of
 
 
@@ -31,11 +31,11 @@ def test_lists_every_dataset_with_rows_and_friendly_column_types() -> None:
         today=dt.date(2025, 3, 14),
     )
     assert "### orders (1,234 rows, 3 columns)" in prompt
-    assert "- order_id: Integer" in prompt
-    assert '- "Order Date": Date' in prompt
-    assert "- total: Decimal" in prompt
+    assert "- order_id: int" in prompt
+    assert '- "Order Date": date' in prompt
+    assert "- total: float" in prompt
     assert "### customers (17 rows, 2 columns)" in prompt
-    assert '- "select": Boolean' in prompt  # reserved words are quoted
+    assert '- "select": bool' in prompt  # reserved words are quoted
     assert "Today is 2025-03-14 (Friday)." in prompt
     assert "No datasets are loaded" not in prompt
 
@@ -56,12 +56,12 @@ def test_has_role_dialect_limit_and_answer_guidance() -> None:
     assert "what the SQL does" in prompt
 
 
-def test_wide_tables_are_listed_up_to_a_limit() -> None:
-    wide = dataset("wide", {f"c{i}": pl.Int32 for i in range(MAX_PROMPT_COLUMNS + 25)})
-    prompt = system_prompt([wide])
-    assert f"- c{MAX_PROMPT_COLUMNS - 1}: Integer" in prompt
-    assert f"- c{MAX_PROMPT_COLUMNS}: Integer" not in prompt
-    assert "and 25 more columns" in prompt
+def test_wide_tables_are_cut_to_the_budget_with_a_note() -> None:
+    wide = dataset("wide", {f"c{i}": pl.Int32 for i in range(6000)})
+    prompt = system_prompt([wide], budget_tokens=16_000)
+    assert "- c0: int" in prompt
+    assert "- c5999: int" not in prompt
+    assert "more columns not listed: call describe_table(name='wide')" in prompt
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ def test_known_requests_are_typed():
     [
         ("not a dict", "expected an object", None),
         ({"type": "page", "result_id": "r"}, "id", None),
-        ({"id": "x", "type": "drop_tables"}, "type: unknown request type 'drop_tables'", "x"),
+        ({"id": "x", "type": "drop_tables"}, "unknown request type 'drop_tables'", "x"),
         ({"id": "x", "type": "page", "result_id": "r", "limit": 10_000}, "limit", "x"),
         ({"id": "x", "type": "page", "result_id": "r", "offset": -1}, "offset", "x"),
         ({"id": "x", "type": "ask", "question": "q" * 2001}, "question", "x"),
