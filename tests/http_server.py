@@ -243,9 +243,11 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
             server._count_stream(1)
             try:
+                # poll, not select: select() refuses fds >= 1024 (see fake_gemini/server.py).
+                poller = select.poll()
+                poller.register(self.connection, select.POLLIN)
                 while not server._stopping.wait(0.05):
-                    readable, _, _ = select.select([self.connection], [], [], 0)
-                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    if poller.poll(0) and not self.connection.recv(1, socket.MSG_PEEK):
                         return  # the client closed its end
             except OSError:
                 return

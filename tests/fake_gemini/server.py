@@ -781,8 +781,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _client_gone(self) -> bool:
         """True when the client closed its end (it sends nothing mid-response)."""
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            if not readable:
+            # poll, not select: select() refuses fds >= 1024, and VegaFusion (sysinfo)
+            # keeps one /proc file open per thread on the machine, so a busy box passes 1024.
+            poller = select.poll()
+            poller.register(self.connection, select.POLLIN)
+            if not poller.poll(0):
                 return False
             return self.connection.recv(1, socket.MSG_PEEK) == b""
         except OSError:
