@@ -178,6 +178,11 @@ class Pager:
             sort={"column": column, "descending": keys[0][1]} if keys else None,
         )
 
+    async def order(self, result: QueryResult, sort: Sort | None, where: pl.Expr | None) -> pl.Series:
+        """The row numbers of ``result`` filtered by ``where`` and sorted, as pages use them."""
+        keys = [(self._position(result, sort[0]), bool(sort[1]))] if sort else []
+        return await self._order(result, keys, where)
+
     def forget(self, result_id: str) -> None:
         """Drop the row orders of a result that is no longer kept."""
         for key in [k for k in self._orders if k[0] == result_id]:

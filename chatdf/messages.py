@@ -53,6 +53,9 @@ __all__ = [
 MAX_PAGE_ROWS = 500
 """Most rows one page request may ask for (the grid asks for 50)."""
 MAX_SQL_CHARS = 100_000
+MAX_FILTERS = 32
+"""Per-column filters one request may carry."""
+MAX_FILTER_CHARS = 1000
 MAX_SOURCE_CHARS = 4096
 MAX_NAME_CHARS = 256
 TRANSCRIPT_BUDGET = 60_000
@@ -197,6 +200,19 @@ class SortSpec(BaseModel):
     descending: bool = False
 
 
+class FilterSpec(BaseModel):
+    """One per-column filter; the kernel applies it to the whole result, like a sort."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: Annotated[str, Field(max_length=MAX_SQL_CHARS)]
+    op: Literal["contains", "eq", "ne", "gt", "ge", "lt", "le", "is_null", "not_null"]
+    value: Annotated[str, Field(max_length=MAX_FILTER_CHARS)] | float | bool | None = None
+
+
+Filters = Annotated[list[FilterSpec], Field(max_length=MAX_FILTERS)]
+
+
 class Page(_Request):
     """Rows ``offset`` .. ``offset + limit`` of a kept result, as Arrow IPC in a buffer."""
 
@@ -205,6 +221,46 @@ class Page(_Request):
     offset: Annotated[int, Field(ge=0)] = 0
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE_ROWS)] = 50
     sort: SortSpec | None = None
+    filters: Filters = []
+
+
+class Summary(_Request):
+    """A column's summary over the whole (filtered) result: nulls, distinct, min/max,
+    histogram or top values."""
+
+    type: Literal["summary"]
+    result_id: Id
+    column: Annotated[str, Field(max_length=MAX_SQL_CHARS)]
+    filters: Filters = []
+
+
+class CopyAll(_Request):
+    """The whole result as the grid shows it, as tab-separated text (up to
+    ``CHATDF_COPY_MAX_ROWS`` rows; the reply says when it was cut)."""
+
+    type: Literal["copy_all"]
+    result_id: Id
+    sort: SortSpec | None = None
+    filters: Filters = []
+
+
+class Download(_Request):
+    """One chunk (from byte ``offset``) of the result as a CSV or parquet file; the
+    browser asks again from the next offset until the reply says ``done``."""
+
+    type: Literal["download"]
+    result_id: Id
+    format: Literal["csv", "parquet"]
+    offset: Annotated[int, Field(ge=0)] = 0
+    sort: SortSpec | None = None
+    filters: Filters = []
+
+
+class Code(_Request):
+    """The Polars code that recreates a kept result without chatdf (``chat.code``)."""
+
+    type: Literal["code"]
+    result_id: Id
 
 
 class Chart(_Request):
@@ -290,6 +346,10 @@ Request = Annotated[
     | Schema
     | ColumnStats
     | Page
+    | Summary
+    | CopyAll
+    | Download
+    | Code
     | Chart
     | DrawChart
     | RunSql

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     """Rows a chart may carry to the notebook and the browser. A larger result is charted from
     the spec's own aggregate/bin/filter/timeUnit transforms, evaluated in the kernel; past this
     cap even then, the model is told to aggregate in SQL first."""
+    copy_max_rows: int = Field(default=100_000, ge=1, le=10_000_000)
+    """Rows the grid's "Copy all" puts on the clipboard; past it the copy is cut and says so
+    (download CSV or parquet for the whole result)."""
     namespace_tables: bool = False
     """Offer every DataFrame variable of the notebook to the model as a table."""
     theme: Literal["system", "light", "dark"] = "system"

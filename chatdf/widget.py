@@ -48,6 +48,7 @@ from .export import (
 )
 from .key_entry import use_session_key
 from .models import Answer, Dataset, QueryResult, failed_outright
+from .result_tools import ResultTools
 from .schema_stats import column_stats
 from .session import Session
 from .settings import Settings, load_settings
@@ -185,6 +186,7 @@ class ChatDF(anywidget.AnyWidget):
         )
         self.settings = config
         self._session = Session(config)
+        self._tools = ResultTools(self._session)
         self._session.registry.attach_namespace(user_namespace())
         self._lock = threading.RLock()  # traits change from the kernel thread and the runtime's
         self._requests: dict[str, concurrent.futures.Future[None]] = {}
@@ -767,8 +769,22 @@ class ChatDF(anywidget.AnyWidget):
     async def _on_page(self, request: wire.Page) -> _Binary:
         sort = (request.sort.column, request.sort.descending) if request.sort else None
         # Sorts run off the loop (a thread, or a worker for large results), so streaming goes on.
-        page = await self._session.page(request.result_id, request.offset, request.limit, sort)
+        where = self._tools.where(request) if request.filters else None
+        page = await self._session.page(request.result_id, request.offset, request.limit, sort, where)
         return _Binary(page.header(), [page.ipc])
+
+    async def _on_summary(self, request: wire.Summary) -> dict[str, Any]:
+        return await self._tools.summary(request)
+
+    async def _on_copy_all(self, request: wire.CopyAll) -> dict[str, Any]:
+        return await self._tools.copy_all(request)
+
+    async def _on_download(self, request: wire.Download) -> _Binary:
+        header, data = await self._tools.download(request)
+        return _Binary(header, [data])
+
+    async def _on_code(self, request: wire.Code) -> dict[str, Any]:
+        return {"code": await asyncio.to_thread(self.code, request.result_id)}
 
     async def _on_chart(self, request: wire.Chart) -> _Binary:
         return await _chart_reply(self._session.charts.get(request.chart_id))
@@ -839,6 +855,9 @@ class ChatDF(anywidget.AnyWidget):
         session = self.__dict__.get("_session")  # absent when __init__ failed on bad settings
         if session is not None:
             session.close()
+        tools = self.__dict__.get("_tools")
+        if tools is not None:
+            tools.close()
         super().close()
 
 

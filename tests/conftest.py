@@ -5,6 +5,7 @@ Keep this file small; fixtures used by one test module belong in that module.
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -14,6 +15,16 @@ import pytest
 
 from tests.fake_gemini import FakeGemini
 from tests.http_server import LocalHTTPServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The whole suite runs in one process: VegaFusion's and vl-convert's runtimes,
+    # worker pipes and test servers together pass the common 1024 soft limit on
+    # open files. Raise the soft limit up to the hard one the machine allows.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 16384 if hard == resource.RLIM_INFINITY else min(hard, 16384)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 @pytest.fixture

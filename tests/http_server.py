@@ -243,10 +243,10 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
             server._count_stream(1)
             try:
-                # poll, not select: select() refuses fds >= 1024 (see fake_gemini/server.py).
-                poller = select.poll()
-                poller.register(self.connection, select.POLLIN)
                 while not server._stopping.wait(0.05):
+                    # poll, not select: select() fails on descriptors past 1024.
+                    poller = select.poll()
+                    poller.register(self.connection, select.POLLIN)
                     if poller.poll(0) and not self.connection.recv(1, socket.MSG_PEEK):
                         return  # the client closed its end
             except OSError:

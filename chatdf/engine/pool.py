@@ -12,6 +12,9 @@
     Engine.order(file, sort, where)
                              the same trip: a worker sorts/filters a kept result
                              file and writes the row order, which the grid pages by
+    Engine.summary(file, position, where)
+                             the same trip: a worker summarizes one column of a kept
+                             result file (a grid header click); the reply carries it
 
 Workers are fresh interpreters (``subprocess`` with ``close_fds``, the
 equivalent of multiprocessing's *spawn*), never forks of the kernel: the
@@ -111,6 +114,8 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._spawner: concurrent.futures.ThreadPoolExecutor | None = None
         self._closed = False
+        self.jobs: collections.Counter[str] = collections.Counter()
+        """Requests sent to workers, by op ("query", "order", "summary"): diagnostics and tests."""
         # Shared with the finalizer, which must not hold a reference to self.
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._finalizer = weakref.finalize(self, _shutdown, self._procs, self._dir)
@@ -243,6 +248,37 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - an unreadable order file is a crashed worker
             raise QueryError(f"The sorted order could not be read: {exc}", "crashed") from None
 
+    async def summary(
+        self,
+        file: ResultFile,
+        position: int,
+        where: pl.Expr | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """One column's summary over a kept result, filtered by ``where``, computed in a worker.
+
+        Returns
+        -------
+        dict
+            ``rows``, ``nulls``, ``distinct``, ``min``, ``max``, ``histogram``, ``top``
+            (see :func:`chatdf.engine.worker.column_summary`).
+
+        Raises
+        ------
+        QueryError
+            As :meth:`run`.
+        """
+        limit = self._limit(timeout)
+        request = {
+            "op": "summary",
+            "source": str(file.path),
+            "position": int(position),
+            "where": where.meta.serialize(format="binary") if where is not None else None,
+        }
+        _, reply = await self._send(request, limit)
+        return dict(reply["summary"])
+
     def _limit(self, timeout: float | None) -> float:
         if self._closed:
             raise QueryError("This query engine is closed; start a new session.", "cancelled")
@@ -253,7 +289,13 @@ class Engine:
 
     async def _call(self, request: dict[str, Any], limit: float) -> Path:
         """Send ``request`` to a worker; the path of the file it wrote, or its error raised."""
+        return (await self._send(request, limit))[0]
+
+    async def _send(self, request: dict[str, Any], limit: float) -> tuple[Path, dict[str, Any]]:
+        """Send ``request`` to a worker; the path of the file it may write and its reply,
+        or its error raised."""
         worker = await self._acquire()
+        self.jobs[request["op"]] += 1
         self._dir.mkdir(parents=True, exist_ok=True)
         out = result_path(self._dir)
         request["out"] = str(out)
@@ -271,7 +313,7 @@ class Engine:
         if not reply["ok"]:
             remove(out)
             raise QueryError(reply["message"], reply["error_type"], details=reply["details"])
-        return out
+        return out, reply
 
     async def close(self) -> None:
         """Stop every worker, fail queued queries and delete the engine's files."""

@@ -401,15 +401,18 @@ def _parse(tokens: list[Token], sql: str) -> exp.Expression:
         trees = _DIALECT.parser(error_level=ErrorLevel.RAISE).parse(tokens, sql)
     except ParseError as exc:
         where = ""
+        position: dict[str, object] = {}
         if exc.errors:
             err = exc.errors[0]
             where = f" near line {err.get('line')}, column {err.get('col')}"
+            # The SQL editor marks the spot (line and column are 1-based, of the bad token's end).
+            position = {"line": err.get("line"), "column": err.get("col")}
             # sqlglot names its own classes in some messages; keep just the name.
             reason = re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", err.get("description") or "")
             reason = reason or "invalid syntax"
         else:
             reason = _first_line(exc)
-        raise _refuse(f"Could not parse the SQL{where}: {reason}.", "syntax") from None
+        raise _refuse(f"Could not parse the SQL{where}: {reason}.", "syntax", **position) from None
     except RecursionError:
         raise _refuse("The query is nested too deeply to check.", "too_deep") from None
     except Exception as exc:  # noqa: BLE001 - sqlglot tripping over odd text is still odd text

@@ -25,6 +25,9 @@ sorts long before memory is short.
 Besides queries, a worker answers ``order`` requests: the row numbers of a
 kept result file, filtered and sorted, written as a one-column IPC file. The
 grid uses them to page large sorted results without sorting in the kernel.
+And ``summary`` requests: one column's summary (a grid header click) over the
+whole filtered result file, a pass over that column; the few aggregates go
+back in the reply, no file.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import contextlib
 import functools
 import importlib.util
 import json
+import math
 import os
 import select
 import signal
@@ -50,6 +54,9 @@ MEMORY_MARKER = "chatdf: worker memory limit reached"
 MEMORY_EXIT_CODE = 75
 WATCH_INTERVAL = 0.05
 """Seconds between two memory readings (one read of /proc/self/statm: microseconds)."""
+
+HISTOGRAM_BINS = 12
+TOP_VALUES = 5
 
 _CACHE_SIZE = 32
 _MESSAGE_LIMIT = 2000
@@ -110,7 +117,12 @@ def main(
         if op == "stop":
             return
         state.out = request["out"]
-        reply = _order(pl, request) if op == "order" else _run(pl, request, frames)
+        if op == "order":
+            reply = _order(pl, request)
+        elif op == "summary":
+            reply = _summary(pl, request)
+        else:
+            reply = _run(pl, request, frames)
         state.out = None
         try:
             conn.send(reply)
@@ -204,17 +216,110 @@ def _order(pl: Any, request: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     out = request["out"]
     try:
-        where = request.get("where")
-        if where is not None:
-            import io
-
-            where = pl.Expr.deserialize(io.BytesIO(where), format="binary")
+        where = _where(pl, request.get("where"))
         rows = row_order(pl, pl.scan_ipc(request["source"]), request["sort"], where)
         rows.sink_ipc(out, compression="uncompressed")
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a reply
         _remove(out)
         return {"ok": False, **_describe(pl, exc, [])}
     return {"ok": True, "elapsed_ms": (time.perf_counter() - started) * 1000}
+
+
+def _where(pl: Any, serialized: bytes | None) -> Any:
+    """The kernel's filter expression (binary-serialized), or None."""
+    if serialized is None:
+        return None
+    import io
+
+    return pl.Expr.deserialize(io.BytesIO(serialized), format="binary")
+
+
+def _summary(pl: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """The summary of column ``position`` of the result file ``source``, in the reply."""
+    started = time.perf_counter()
+    try:
+        where = _where(pl, request.get("where"))
+        summary = column_summary(pl, pl.scan_ipc(request["source"]), request["position"], where)
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a reply
+        return {"ok": False, **_describe(pl, exc, [])}
+    return {"ok": True, "summary": summary, "elapsed_ms": (time.perf_counter() - started) * 1000}
+
+
+def column_summary(pl: Any, frame: Any, position: int, where: Any = None) -> dict[str, Any]:
+    """Rows, nulls, distinct values, min/max and a histogram (numbers) or the top values
+    of column ``position`` of the LazyFrame ``frame``, rows filtered by ``where``; values
+    as JSON carries them exactly. The kernel uses it too, for results with no file.
+    """
+    if where is not None:
+        frame = frame.filter(where)
+    values = frame.select(pl.nth(position).alias("v"))
+    dtype = values.collect_schema()["v"]
+    orderable = dtype.is_numeric() or dtype.is_temporal() or dtype in (pl.String, pl.Boolean)
+    hashable = not isinstance(dtype, (pl.List, pl.Array, pl.Struct, pl.Object))
+    stats = [pl.len().alias("rows"), pl.col("v").null_count().alias("nulls")]
+    if hashable:
+        stats.append(pl.col("v").n_unique().alias("distinct"))
+    if orderable:
+        stats += [pl.col("v").min().alias("min"), pl.col("v").max().alias("max")]
+    row = values.select(stats).collect().row(0, named=True)
+    summary: dict[str, Any] = {
+        "rows": row["rows"],
+        "nulls": row["nulls"],
+        "distinct": row.get("distinct"),
+        "min": json_value(row.get("min")),
+        "max": json_value(row.get("max")),
+        "histogram": None,
+        "top": None,
+    }
+    low, high = row.get("min"), row.get("max")
+    if dtype.is_numeric() and low is not None and high is not None and _finite(low, high):
+        summary["histogram"] = _histogram(pl, values, float(low), float(high))
+    elif hashable:
+        top = (
+            values.drop_nulls()
+            .group_by("v")
+            .agg(pl.len().alias("count"))
+            .sort(["count", "v"], descending=[True, False], nulls_last=True)
+            .head(TOP_VALUES)
+            .collect()
+        )
+        summary["top"] = [
+            {"value": json_value(v), "count": c} for v, c in zip(top["v"].to_list(), top["count"].to_list(), strict=True)
+        ]
+    return summary
+
+
+def _finite(*numbers: Any) -> bool:
+    return all(math.isfinite(float(n)) for n in numbers)
+
+
+def _histogram(pl: Any, values: Any, low: float, high: float) -> dict[str, Any]:
+    """Counts in ``HISTOGRAM_BINS`` equal bins from ``low`` to ``high`` (one bin when they are equal)."""
+    bins = HISTOGRAM_BINS if high > low else 1
+    width = (high - low) / bins if high > low else 1.0
+    index = ((pl.col("v").cast(pl.Float64) - low) / width).floor().clip(0, bins - 1).cast(pl.Int32)
+    counted = (
+        values.filter(pl.col("v").is_not_null() & pl.col("v").cast(pl.Float64).is_finite())
+        .select(index.alias("bin"))
+        .group_by("bin")
+        .agg(pl.len().alias("count"))
+        .collect()
+    )
+    counts = [0] * bins
+    for b, c in zip(counted["bin"].to_list(), counted["count"].to_list(), strict=True):
+        counts[b] = c
+    return {"low": low, "high": high, "counts": counts}
+
+
+def json_value(value: Any) -> Any:
+    """A value JSON carries exactly: numbers that fit a double stay numbers, the rest is text."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return str(value)
 
 
 def row_order(pl: Any, frame: Any, sort: list[tuple[int, bool]], where: Any = None) -> Any:

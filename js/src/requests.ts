@@ -11,6 +11,44 @@ export interface SortSpec {
   descending: boolean;
 }
 
+/** One per-column filter, applied by the kernel to the whole result (like a sort). */
+export interface FilterSpec {
+  column: string;
+  op: "contains" | "eq" | "ne" | "gt" | "ge" | "lt" | "le" | "is_null" | "not_null";
+  value?: string | null;
+}
+
+/** A column's summary over the whole (filtered) result (`chatdf/result_tools.py`). */
+export interface ColumnSummary {
+  column: string;
+  dtype: string;
+  rows: number;
+  nulls: number;
+  distinct: number | null;
+  min: string | number | boolean | null;
+  max: string | number | boolean | null;
+  histogram: { low: number; high: number; counts: number[] } | null;
+  top: { value: string | number | boolean | null; count: number }[] | null;
+}
+
+/** "Copy all": the view as tab-separated text, cut at `limit` rows (`CHATDF_COPY_MAX_ROWS`). */
+export interface CopyAllReply {
+  text: string;
+  rows: number;
+  total_rows: number;
+  truncated: boolean;
+  limit: number;
+}
+
+/** One chunk of a download; the bytes are the buffer. */
+export interface DownloadChunk {
+  offset: number;
+  size: number;
+  bytes: number;
+  done: boolean;
+  filename: string;
+}
+
 /** The JSON part of a page reply; the rows are the Arrow IPC buffer. */
 export interface PageHeader {
   result_id: string;
@@ -54,9 +92,24 @@ export class Api {
   columnStats = (name: string) =>
     this.#call<{ columns: { name: string; nulls: number; samples: string[] }[] }>("column_stats", { name }, SLOW_MS);
 
-  page(resultId: string, offset: number, limit: number, sort: SortSpec | null, signal?: AbortSignal): Promise<Reply<PageHeader>> {
-    return this.rpc.request<PageHeader>("page", { result_id: resultId, offset, limit, sort }, { timeoutMs: SLOW_MS, signal });
+  page(
+    resultId: string,
+    offset: number,
+    limit: number,
+    sort: SortSpec | null,
+    filters: FilterSpec[] = [],
+    signal?: AbortSignal,
+  ): Promise<Reply<PageHeader>> {
+    return this.rpc.request<PageHeader>("page", { result_id: resultId, offset, limit, sort, filters }, { timeoutMs: SLOW_MS, signal });
   }
+  summary = (resultId: string, column: string, filters: FilterSpec[]) =>
+    this.#call<ColumnSummary>("summary", { result_id: resultId, column, filters }, SLOW_MS);
+  copyAll = (resultId: string, sort: SortSpec | null, filters: FilterSpec[]) =>
+    this.#call<CopyAllReply>("copy_all", { result_id: resultId, sort, filters }, SLOW_MS);
+  download(resultId: string, format: "csv" | "parquet", offset: number, sort: SortSpec | null, filters: FilterSpec[]) {
+    return this.rpc.request<DownloadChunk>("download", { result_id: resultId, format, offset, sort, filters }, { timeoutMs: SLOW_MS });
+  }
+  code = (resultId: string) => this.#call<{ code: string }>("code", { result_id: resultId }, SLOW_MS);
   runSql = (sql: string, messageId: string | null) =>
     this.#call<ResultRef & { elapsed_ms: number }>("run_sql", { sql, message_id: messageId }, SLOW_MS);
   /** `overwrite`: replace an existing variable (the kernel refuses with reason "exists" otherwise). */

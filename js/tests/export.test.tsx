@@ -64,7 +64,7 @@ async function showGrid() {
 }
 
 function button(el: HTMLElement, text: string): HTMLButtonElement {
-  const found = [...el.querySelectorAll("button")].find((b) => b.textContent?.trim() === text);
+  const found = [...el.querySelectorAll("button")].find((b) => b.textContent?.trim() === text || b.getAttribute("aria-label") === text);
   if (!found) throw new Error(`no button "${text}" in ${el.textContent}`);
   return found as HTMLButtonElement;
 }

@@ -17,7 +17,7 @@ describe("a streamed turn", () => {
     expect(phaseLabel(turn)).toBe("Running query…");
     expect(turn.sql).toBe("SELECT 1");
     turn = applyEvent(turn, { type: "phase", phase: "preparing_response" });
-    expect([phaseLabel(turn), turn.sql]).toEqual(["Preparing response…", null]);
+    expect([phaseLabel(turn), turn.sql]).toEqual(["Reading the result…", null]);
     turn = applyEvent(turn, { type: "token", text: "lo" });
     turn = applyEvent(turn, { type: "slow", elapsed: 31 });
     expect(phaseLabel(turn)).toBe("Taking longer than expected…");

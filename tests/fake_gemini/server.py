@@ -781,8 +781,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _client_gone(self) -> bool:
         """True when the client closed its end (it sends nothing mid-response)."""
         try:
-            # poll, not select: select() refuses fds >= 1024, and VegaFusion (sysinfo)
-            # keeps one /proc file open per thread on the machine, so a busy box passes 1024.
+            # poll, not select: select() fails on descriptors past 1024, which a long
+            # test run (VegaFusion, worker pipes, sockets) can reach.
             poller = select.poll()
             poller.register(self.connection, select.POLLIN)
             if not poller.poll(0):

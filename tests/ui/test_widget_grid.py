@@ -24,7 +24,7 @@ def helper():
 
 
 def first_cells(grid, column: int) -> list[str]:
-    return grid.locator(f"tbody tr td:nth-child({column})").all_inner_texts()[:3]
+    return grid.locator(f"tbody tr td:nth-of-type({column})").all_inner_texts()[:3]
 
 
 def test_sort_and_page_a_10000_row_result(open_notebook, chatdf_setup, fake_gemini: FakeGemini):
@@ -41,7 +41,8 @@ def test_sort_and_page_a_10000_row_result(open_notebook, chatdf_setup, fake_gemi
 
     grid = widget.locator(".chatdf-grid")
     expect(grid).to_contain_text("Showing 1–50 of 10,000 rows")
-    expect(grid).to_contain_text("Page 1 of 200")
+    expect(grid).to_contain_text("of 200")
+    expect(grid.get_by_role("textbox", name="Go to page")).to_have_value("1")
     assert first_cells(grid, 1) == ["0", "1", "2"]
     expect(grid.locator("tbody tr")).to_have_count(50)
     # Nulls are italic and muted; numbers right-aligned; long text truncated with a tooltip.
@@ -58,23 +59,23 @@ def test_sort_and_page_a_10000_row_result(open_notebook, chatdf_setup, fake_gemi
     assert first_cells(grid, 1) == ["50", "51", "52"]
 
     # Sorting is done by the kernel over all 10,000 rows: asc -> desc -> off.
-    header = grid.get_by_role("button", name="score")
+    header = grid.get_by_role("button", name="Sort by score")
     header.click()
     expect(grid).to_contain_text("Showing 1–50 of 10,000 rows")
     expect(grid.locator("th[aria-sort=ascending]")).to_contain_text("score")
     expect(grid.locator("tbody tr").first.locator("td").nth(1)).to_have_text("0")
     header.click()
     expect(grid.locator("th[aria-sort=descending]")).to_contain_text("score")
-    expect(grid.locator("tbody tr").first.locator("td").nth(1)).to_have_text("9999")
+    expect(grid.locator("tbody tr").first.locator("td").nth(1)).to_have_text("9,999")
     grid.get_by_role("button", name="Next page").click()
-    expect(grid.locator("tbody tr").first.locator("td").nth(1)).to_have_text("9949")
+    expect(grid.locator("tbody tr").first.locator("td").nth(1)).to_have_text("9,949")
     screenshot(widget, "widget-grid-sorted")
     header.click()
     expect(grid.locator("th[aria-sort=descending]")).to_have_count(0)
     expect(grid.locator("tbody tr").first.locator("td").first).to_have_text("0")
 
     # Resize by dragging the header's edge (never below 50 px); double-click fits the content.
-    th = grid.locator("th").nth(1)
+    th = grid.locator("thead th").nth(2)
     before = th.bounding_box()["width"]
     handle = th.locator(".chatdf-grid__resizer")
     handle.scroll_into_view_if_needed()
@@ -87,11 +88,12 @@ def test_sort_and_page_a_10000_row_result(open_notebook, chatdf_setup, fake_gemi
     handle.dblclick()
     assert abs(th.bounding_box()["width"] - before) < 20, (th.bounding_box(), before)
 
-    # Copy table: the current page as TSV.
-    grid.get_by_role("button", name="Copy table").click()
+    # Copy all: every row as TSV, from the kernel.
+    grid.get_by_role("button", name="Copy all").click()
+    expect(widget.locator(".chatdf-toast").last).to_contain_text("Copied 10,000 rows")
     copied = notebook.page.evaluate("() => navigator.clipboard.readText()")
     lines = copied.splitlines()
-    assert lines[0] == "id\tscore\tlabel" and len(lines) == 51
+    assert lines[0] == "id\tscore\tlabel" and len(lines) == 10_001
     assert lines[1] == "0\t0\t"
 
     # Export to variable: a refused name says why; an existing variable is replaced

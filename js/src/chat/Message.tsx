@@ -10,6 +10,7 @@ import type { LiveTurn } from "../state/live";
 import { phaseLabel } from "../state/live";
 import { Icon } from "../ui/icons";
 import { copyText } from "../utils/clipboard";
+import { ErrorCard } from "./ErrorCard";
 import { renderMarkdown } from "./markdown";
 
 function Markdown({ text }: { text: string }) {
@@ -57,7 +58,12 @@ export function AssistantMessage({ message, live, onRetry }: AssistantProps) {
   const [expanded, setExpanded] = useState(false);
   const [charting, setCharting] = useState(false);
   const streaming = message.status === "streaming";
-  const text = streaming ? (live?.text ?? "") : message.text;
+  const streamed = streaming ? (live?.text ?? "") : message.text;
+  // A stored failed turn keeps the error as its text too: show it once, in the card.
+  const text = message.status === "error" && message.error && streamed.trim() === message.error.message.trim() ? "" : streamed;
+  // The grid shows as soon as the query finishes, not when the prose does.
+  const result = message.result ?? (streaming ? live?.result : null) ?? null;
+  const phase = streaming ? phaseLabel(live ?? { phase: "thinking", slow: false }) : null;
   const lastSql = message.result?.sql ?? message.sql[message.sql.length - 1] ?? null;
 
   async function run(sql: string) {
@@ -67,48 +73,26 @@ export function AssistantMessage({ message, live, onRetry }: AssistantProps) {
   return (
     <li class={`chatdf-msg chatdf-msg--assistant${streaming ? " chatdf-msg--streaming" : ""}`} aria-label="Answer" aria-busy={streaming}>
       {text ? <Markdown text={text} /> : null}
-      {streaming ? (
+      {phase ? (
         <p class="chatdf-phase" role="status">
           <span class="chatdf-spinner" aria-hidden="true" />
-          {phaseLabel(live ?? { phase: "thinking", slow: false })}
+          {phase}
           {live?.phase === "running_query" && live.sql ? <code class="chatdf-phase__sql">{live.sql}</code> : null}
         </p>
       ) : null}
       {message.status === "stopped" ? <p class="chatdf-note">Stopped — the answer above is partial.</p> : null}
       {message.status === "error" && message.error ? (
-        <div class="chatdf-error" role="alert">
-          <p class="chatdf-error__message">{message.error.message}</p>
-          <details class="chatdf-error__details">
-            <summary>Details</summary>
-            <dl>
-              <dt>Type</dt>
-              <dd>{message.error.error_type}</dd>
-              {Object.entries(message.error.details ?? {})
-                .filter(([, v]) => v !== null && v !== undefined && v !== "")
-                .map(([k, v]) => (
-                  <>
-                    <dt key={`${k}-t`}>{k}</dt>
-                    <dd key={`${k}-d`}>{typeof v === "string" ? v : JSON.stringify(v)}</dd>
-                  </>
-                ))}
-            </dl>
-          </details>
-          {message.question ? (
-            <button type="button" class="chatdf-btn" onClick={() => onRetry(message.question!)}>
-              <Icon name="refresh" /> Try again
-            </button>
-          ) : null}
-        </div>
+        <ErrorCard error={message.error} onRetry={message.question ? () => onRetry(message.question!) : undefined} />
       ) : null}
       {!streaming && (message.chart || charting) ? (
         <AnswerChart chart={message.chart ?? null} result={message.result} building={charting} onStopBuilding={() => setCharting(false)} />
       ) : null}
-      {message.result ? (
+      {result ? (
         <DataGrid
-          result={message.result}
-          onRerun={() => run(message.result!.sql).catch((err) => notify(String(err?.message ?? err), "error"))}
+          result={result}
+          onRerun={() => run(result.sql).catch((err) => notify(String(err?.message ?? err), "error"))}
           actions={
-            message.result.id && !streaming ? (
+            result.id && !streaming ? (
               <button type="button" class="chatdf-btn chatdf-btn--quiet" aria-pressed={charting} onClick={() => setCharting((v) => !v)}>
                 <Icon name="chart" /> Chart this
               </button>

@@ -8,8 +8,8 @@ import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
 import { json } from "@codemirror/lang-json";
 import { sql as sqlLanguage, PostgreSQL } from "@codemirror/lang-sql";
 import { HighlightStyle, syntaxHighlighting } from "@codemirror/language";
-import { EditorState } from "@codemirror/state";
-import { EditorView, keymap, placeholder } from "@codemirror/view";
+import { EditorState, StateEffect, StateField } from "@codemirror/state";
+import { Decoration, type DecorationSet, EditorView, keymap, placeholder } from "@codemirror/view";
 import { tags } from "@lezer/highlight";
 
 // Colours come from CSS variables so the light, dark and JupyterLab themes all apply.
@@ -33,6 +33,20 @@ const theme = EditorView.theme({
   ".cm-cursor": { borderLeftColor: "var(--chatdf-fg)" },
 });
 
+// An error's position, underlined until the text changes (SqlPanel sets it after a failed run).
+const markEffect = StateEffect.define<{ from: number; to: number } | null>();
+const errorMark = Decoration.mark({ class: "chatdf-sql__error-mark", attributes: { title: "The error is here" } });
+const errorField = StateField.define<DecorationSet>({
+  create: () => Decoration.none,
+  update(marks, tr) {
+    for (const effect of tr.effects) {
+      if (effect.is(markEffect)) return effect.value ? Decoration.set([errorMark.range(effect.value.from, effect.value.to)]) : Decoration.none;
+    }
+    return tr.docChanged ? Decoration.none : marks;
+  },
+  provide: (field) => EditorView.decorations.from(field),
+});
+
 export interface EditorOptions {
   doc: string;
   language: "sql" | "json";
@@ -47,6 +61,8 @@ export interface EditorHandle {
   getText(): string;
   setText(text: string): void;
   focus(): void;
+  /** Underline `from`..`to` (offsets in the text) as the error's place; null clears it. */
+  markError(range: { from: number; to: number } | null): void;
   destroy(): void;
 }
 
@@ -68,6 +84,7 @@ export function createEditor(parent: HTMLElement, options: EditorOptions): Edito
         EditorView.lineWrapping,
         placeholder(options.placeholder ?? ""),
         theme,
+        errorField,
         EditorView.contentAttributes.of({ "aria-label": options.label }),
       ],
     }),
@@ -80,6 +97,10 @@ export function createEditor(parent: HTMLElement, options: EditorOptions): Edito
       }
     },
     focus: () => view.focus(),
+    markError(range) {
+      const fits = range && range.from < range.to && range.to <= view.state.doc.length;
+      view.dispatch({ effects: fits ? [markEffect.of(range), EditorView.scrollIntoView(range.from)] : markEffect.of(null) });
+    },
     destroy: () => view.destroy(),
   };
 }

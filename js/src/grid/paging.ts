@@ -1,6 +1,6 @@
 /** Pure helpers of the result grid: pages, sort cycle, cell text, TSV. */
 import { formatCount } from "../utils/format";
-import type { SortSpec } from "../requests";
+import type { FilterSpec, SortSpec } from "../requests";
 
 export const PAGE_ROWS = 50;
 
@@ -21,9 +21,31 @@ export function nextSort(current: SortSpec | null, column: string): SortSpec | n
   return null;
 }
 
+/** Rows per page the grid offers (the kernel allows up to 500). */
+export const PAGE_SIZES = [50, 100, 500] as const;
+
 /** The key a page is cached under. */
-export function pageKey(sort: SortSpec | null, page: number): string {
-  return `${sort ? `${sort.descending ? "-" : "+"}${sort.column}` : ""}#${page}`;
+export function pageKey(sort: SortSpec | null, page: number, size = PAGE_ROWS, filters: FilterSpec[] = []): string {
+  const filtered = filters.length ? `?${JSON.stringify(filters)}` : "";
+  const sized = size === PAGE_ROWS ? "" : `@${size}`;
+  return `${sort ? `${sort.descending ? "-" : "+"}${sort.column}` : ""}#${page}${sized}${filtered}`;
+}
+
+/** A filter in words, for its chip: `region contains "east"`, `amount ≥ 100`, `x is empty`. */
+export function filterLabel(f: FilterSpec): string {
+  const ops: Record<FilterSpec["op"], string> = {
+    contains: "contains",
+    eq: "=",
+    ne: "≠",
+    gt: ">",
+    ge: "≥",
+    lt: "<",
+    le: "≤",
+    is_null: "is empty",
+    not_null: "is not empty",
+  };
+  if (f.op === "is_null" || f.op === "not_null") return `${f.column} ${ops[f.op]}`;
+  return `${f.column} ${ops[f.op]} ${f.op === "contains" ? JSON.stringify(f.value ?? "") : (f.value ?? "")}`;
 }
 
 const NUMERIC = new Set(["Integer", "Decimal"]);

@@ -5,8 +5,10 @@
  */
 import { useRef, useState } from "preact/hooks";
 import type { EditorHandle } from "../chunks/editor";
+import { RpcError } from "../rpc";
 import { Icon } from "../ui/icons";
 import { copyText } from "../utils/clipboard";
+import { errorRange, humanError } from "../utils/errors";
 import { CodeEditor } from "./CodeEditor";
 
 interface Props {
@@ -20,7 +22,7 @@ interface Props {
 export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
   const view = useRef<EditorHandle | null>(null);
   const [running, setRunning] = useState(false);
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<RpcError | null>(null);
   const [copied, setCopied] = useState(false);
 
   async function run() {
@@ -28,10 +30,16 @@ export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
     if (!text || running) return;
     setRunning(true);
     setProblem(null);
+    view.current?.markError(null);
     try {
       await onRun(text);
     } catch (err) {
-      setProblem(err instanceof Error ? err.message : String(err));
+      const failure = err instanceof RpcError ? err : new RpcError(err instanceof Error ? err.message : String(err), "error");
+      setProblem(failure);
+      // Mark where the error is, when the kernel says (line/column) or names a missing column.
+      const editor = view.current;
+      const range = editor ? errorRange(editor.getText(), failure.details, failure.message) : null;
+      if (editor && range) editor.markError(range);
     } finally {
       setRunning(false);
     }
@@ -77,11 +85,7 @@ export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
           Copied to the clipboard.
         </p>
       ) : null}
-      {problem ? (
-        <p class="chatdf-sql__error" role="alert">
-          {problem}
-        </p>
-      ) : null}
+      {problem ? <SqlError error={problem} /> : null}
       {earlier.length ? (
         <details class="chatdf-sql__earlier">
           <summary>Earlier queries in this answer ({earlier.length})</summary>
@@ -91,5 +95,21 @@ export function SqlPanel({ sql, earlier = [], onRun, onClose }: Props) {
         </details>
       ) : null}
     </section>
+  );
+}
+
+/** A failed run: a human first line, the raw message in a disclosure. */
+function SqlError({ error }: { error: RpcError }) {
+  const { title, detail } = humanError(error.message, error.errorType);
+  return (
+    <div class="chatdf-sql__error" role="alert">
+      <p class="chatdf-sql__error-title">{title}</p>
+      {detail ? (
+        <details class="chatdf-error__details">
+          <summary>Details</summary>
+          <pre class="chatdf-error__raw">{detail}</pre>
+        </details>
+      ) : null}
+    </div>
   );
 }

@@ -9,7 +9,7 @@
  */
 import type { RpcClient } from "../rpc";
 
-export type Phase = "thinking" | "running_query" | "preparing_response";
+export type Phase = "thinking" | "running_query" | "preparing_response" | "writing";
 
 /** A controller event as JSON (`chatdf/events.py`). */
 export interface ChatEvent {
@@ -29,19 +29,29 @@ export interface LiveTurn {
   /** The kernel said the turn is taking longer than expected. */
   slow: boolean;
   done: boolean;
+  /** The last query's result, shown as soon as the query finishes (before the prose). */
+  result: { id: string; sql: string; total_rows: number | null; column_count: null } | null;
 }
 
 export function emptyTurn(messageId: string): LiveTurn {
-  return { messageId, text: "", phase: "thinking", sql: null, slow: false, done: false };
+  return { messageId, text: "", phase: "thinking", sql: null, slow: false, done: false, result: null };
 }
 
 /** The turn after one more event (pure). */
 export function applyEvent(turn: LiveTurn, event: ChatEvent): LiveTurn {
   switch (event.type) {
     case "token":
-      return { ...turn, text: turn.text + (event.text ?? "") };
+      // Text arriving means the model is writing, whatever phase came before.
+      return { ...turn, text: turn.text + (event.text ?? ""), phase: turn.done ? null : "writing", sql: null };
     case "phase":
       return { ...turn, phase: event.phase ?? turn.phase, sql: event.phase === "running_query" ? (event.sql ?? null) : null };
+    case "tool_call_finished": {
+      const id = event.result_id;
+      if (typeof id !== "string" || !id) return turn;
+      const sql = typeof event.sql === "string" ? event.sql : (turn.result?.sql ?? "");
+      const rows = typeof event.total_rows === "number" ? event.total_rows : null;
+      return { ...turn, result: { id, sql, total_rows: rows, column_count: null } };
+    }
     case "slow":
       return { ...turn, slow: true };
     case "answer":
@@ -51,14 +61,22 @@ export function applyEvent(turn: LiveTurn, event: ChatEvent): LiveTurn {
   }
 }
 
-/** What the loading indicator says for a turn. */
-export function phaseLabel(turn: Pick<LiveTurn, "phase" | "slow">): string {
+/**
+ * What the loading indicator says for a turn; null once the turn is done (so
+ * nothing flashes between the last event and the final message).
+ */
+export function phaseLabel(turn: Pick<LiveTurn, "phase" | "slow"> & { done?: boolean }): string | null {
+  if (turn.done) return null;
   if (turn.slow) return "Taking longer than expected…";
   switch (turn.phase) {
     case "running_query":
       return "Running query…";
     case "preparing_response":
-      return "Preparing response…";
+      return "Reading the result…";
+    case "writing":
+      return "Writing the answer…";
+    case null:
+      return null;
     default:
       return "Thinking…";
   }
