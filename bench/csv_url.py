@@ -104,10 +104,10 @@ class PeakRss:
 
 
 def counting_speed(path: Path) -> dict[str, float]:
-    """MB of CSV text per second that :func:`chatdf.csvsniff.count_rows` counts."""
+    """MB of CSV text per second that :func:`chatdf.datasets.csvsniff.count_rows` counts."""
     import gzip
 
-    from chatdf.csvsniff import count_rows
+    from chatdf.datasets.csvsniff import count_rows
 
     plain = path.read_bytes()
     shapes: dict[str, tuple[bytes, Any]] = {

@@ -5,6 +5,15 @@ Run from the repository root::
     .venv/bin/python bench/engine.py            # full run (TPC-H SF1, 1M and 10M rows)
     .venv/bin/python bench/engine.py --quick    # smaller: TPC-H SF0.1, 1M rows, shorter waits
     .venv/bin/python bench/engine.py --json out.json
+    .venv/bin/python bench/engine.py --engine spark [--quick] [--spark-remote sc://host:15002]
+
+``--engine spark`` runs the Spark Connect engine's numbers instead, on a local
+standalone cluster (a master, two workers, a Connect server: see
+tests/spark/cluster.py; ``.spark-venv`` or ``CHATDF_TEST_SPARK_HOME``) unless
+``--spark-remote`` names one: the TPC-H subset through ``engine="spark"``
+against the Polars engine on the same parquet, the median of 10 ``chat.sql``
+round trips (``SELECT 1``) on each engine, and the time to the first grid page
+of a 50M-row result.
 
 Prints a table per section and, at the end, every number as one JSON object.
 Data goes to bench/data/ (gitignored) and is generated once: TPC-H parquet
@@ -786,6 +795,93 @@ def measure_kernel(queries: int, path: str) -> None:
         session.close()
 
 
+def bench_spark(remote: str | None, scale: float) -> dict[str, Any]:
+    """The Spark engine: TPC-H vs the Polars engine, round trips, first page of 50M rows."""
+    from chatdf import ChatDF
+
+    cluster = None
+    if remote is None:
+        from tests.spark.cluster import LocalCluster, spark_home
+
+        home = spark_home()
+        if home is None:
+            sys.exit("No full pyspark: make .spark-venv (bash .ci/run) or set CHATDF_TEST_SPARK_HOME.")
+        started = time.perf_counter()
+        cluster = LocalCluster(home).start()
+        remote = cluster.remote
+        print(f"local cluster up in {time.perf_counter() - started:.1f} s at {remote}", flush=True)
+    folder = ensure_tpch(scale)
+    out: dict[str, Any] = {"remote": remote, "scale": scale}
+    spark = ChatDF(engine="spark", spark_remote=remote, query_timeout=600, db_path=":memory:")
+    polars = ChatDF(workers=2, query_timeout=600, worker_memory_mb=0, db_path=":memory:")
+    try:
+        for chat in (spark, polars):
+            for t in TPCH_TABLES:
+                chat.add(folder / f"{t}.parquet", name=t)
+
+        def timed(chat: Any, sql: str) -> tuple[float, Any]:
+            t = time.perf_counter()
+            frame = chat.sql(sql)
+            return time.perf_counter() - t, frame
+
+        rows = []
+        for name, sql in TPCH_QUERIES.items():
+            t_spark, got = timed(spark, sql)
+            t_polars, want = timed(polars, sql)
+            assert got.height == want.height, name
+            out[name] = {"spark_s": t_spark, "polars_s": t_polars, "rows": got.height}
+            rows.append([name, t_spark, t_polars, t_spark / t_polars])
+        table(
+            f"TPC-H SF{scale:g} (seconds, one run each; local cluster: 2 workers x 1 core)",
+            ["query", "spark", "polars engine", "spark/polars"],
+            rows,
+        )
+        trips: dict[str, float] = {}
+        for label, chat in (("spark", spark), ("polars", polars)):
+            chat.sql("SELECT 1 AS one")
+            times = [timed(chat, "SELECT 1 AS one")[0] for _ in range(10)]
+            trips[label] = statistics.median(times) * 1000
+        out["roundtrip_median_ms"] = trips
+        table(
+            "chat.sql round trip, SELECT 1 (median of 10, ms)",
+            ["engine", "median ms"],
+            [[k, v] for k, v in trips.items()],
+        )
+        spark.add(pl.DataFrame({"i": range(10_000)}), name="big_a")
+        spark.add(pl.DataFrame({"j": range(5_000)}), name="big_b")
+        session = spark._session
+        t = time.perf_counter()
+        result = session.call(session.run_sql("SELECT i * 5000 + j AS n FROM big_a CROSS JOIN big_b"))
+        t_result = time.perf_counter() - t
+        page = session.call(session.page(result.id, offset=0, limit=50))
+        t_first = time.perf_counter() - t
+        t = time.perf_counter()
+        sorted_page = session.call(session.page(result.id, offset=0, limit=50, sort=("n", True)))
+        t_sorted = time.perf_counter() - t
+        assert result.total_rows == 50_000_000 and page.rows == sorted_page.rows == 50
+        out["first_page_50m"] = {
+            "query_and_count_s": t_result,
+            "first_page_s": t_first,
+            "first_sorted_page_s": t_sorted,
+            "kernel_bytes": result.nbytes,
+        }
+        table(
+            "50M-row result (rows stay on the cluster)",
+            ["step", "seconds"],
+            [
+                ["query + count + first rows", t_result],
+                ["time to the first page", t_first],
+                ["first page sorted desc", t_sorted],
+            ],
+        )
+    finally:
+        spark.close()
+        polars.close()
+        if cluster is not None:
+            cluster.stop()
+    return out
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     results: dict[str, Any] = {
@@ -794,6 +890,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "polars": pl.__version__,
         "python": sys.version.split()[0],
     }
+    if args.engine == "spark":
+        results["spark"] = bench_spark(args.spark_remote, 0.1 if quick else 1)
+        return results
     only = set(args.only or SECTIONS)
     if "roundtrip" in only:
         results["roundtrip"] = await bench_roundtrip(50 if quick else 300)
@@ -818,6 +917,8 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer repeats")
     parser.add_argument("--json", type=Path, help="also write the JSON to this file")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--engine", choices=("polars", "spark"), default="polars")
+    parser.add_argument("--spark-remote", help="a Spark Connect server (default: a local cluster)")
     parser.add_argument(
         "--measure-transfer", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS
     )

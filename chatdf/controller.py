@@ -40,6 +40,7 @@ from .events import (
     UsageEvent,
     UsageWarningEvent,
 )
+from .limits import MAX_QUESTION_CHARS, check_question  # noqa: F401 - kept importable here
 from .llm.client import FunctionCall, GeminiClient, Reply, ReplyBuilder, Usage, estimate_tokens
 from .llm.prompts import system_prompt
 from .llm.tools import (
@@ -58,7 +59,7 @@ from .llm.tools import (
     schema_only_result_payload,
     tool_declarations,
 )
-from .models import Answer, QueryResult, TokenUsage
+from .models import Answer, Exchange, QueryResult, TokenUsage
 from .privacy import redact_contents, schema_only, scrub_message
 from .profiles import PROMPT_PROFILE_WAIT, Profiler
 from .settings import Settings
@@ -71,32 +72,10 @@ CONTEXT_FILL = 0.8
 # Messages dropped when the API still says the request is too large.
 DROP_ON_TOO_LARGE = 10
 SLOW_AFTER_SECONDS = 30.0
-MAX_QUESTION_CHARS = 2000
 
 TOO_LARGE_MESSAGE = "Conversation context too large. Try starting a new conversation."
 
 Emit = Callable[[Event], None]
-
-
-@dataclass
-class Exchange:
-    """One finished turn as the model saw it: the question and every content after it.
-
-    ``contents`` starts with the user's question and holds the model's
-    function calls, our function responses and the final answer, so a later
-    turn (or a restored conversation) replays exactly what happened.
-    """
-
-    question: str
-    answer: str
-    contents: list[types.Content] = field(default_factory=list)
-    stopped: bool = False
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    """One entry per tool call: name, sql, result_id, summary or error (for the history)."""
-    error: ChatDFError | None = field(default=None, repr=False, compare=False)
-    """What ended the turn, if it failed (the session raises it when nothing else came back)."""
-    chart: ChartRecord | None = field(default=None, repr=False, compare=False)
-    """The last chart the model drew in this turn (saved with the answer)."""
 
 
 class Meter(Protocol):
@@ -176,9 +155,6 @@ class Controller:
         self.keep = keep
         self.meter = meter
         self.slow_after = slow_after
-        # The model never reaches loopback or private hosts, even when the user may.
-        # Only tests flip this, to load from their 127.0.0.1 server through the real pipeline.
-        self.model_may_use_private_urls = False
         self.schema_only = schema_only(settings.privacy)
         self.profiler = Profiler(engine, registry, schema_only=self.schema_only)
 
@@ -312,9 +288,8 @@ class Controller:
                 )
             elif call.name == "load_dataset":
                 url = required_argument(call, "url")
-                dataset = await self.registry.add(
-                    url, allow_private=self.model_may_use_private_urls, urls_only=True
-                )
+                # The model never reaches loopback or private hosts, even when the user may.
+                dataset = await self.registry.add(url, allow_private=False, urls_only=True)
                 payload = dataset_payload(dataset)
             elif call.name == CREATE_CHART:
                 chart = await self._chart(turn, call)
@@ -409,6 +384,7 @@ class Controller:
             categories=turn.categories if turn else None,
             focus=turn.question if turn else "",
             privacy=self.settings.privacy,
+            engine=self.settings.engine,
         )
         if turn is not None:
             turn.system = (datasets, text)
@@ -481,7 +457,12 @@ class Controller:
         answer = Answer(
             text=text,
             sql=list(turn.sql),
-            result=turn.result.data if turn.result else None,
+            result=(
+                # a cluster's result stays there: the answer carries its first rows
+                turn.result.head(turn.result.total_rows) if turn.result.remote else turn.result.data
+            )
+            if turn.result
+            else None,
             result_id=result_id,
             chart=turn.chart.chart if turn.chart else None,
             chart_id=chart_id,
@@ -516,19 +497,6 @@ class Controller:
                     resets_in_seconds=summary.resets_in_seconds,
                 )
             )
-
-
-def check_question(question: Any) -> str:
-    """The question, trimmed; a ChatDFError when it is empty or too long."""
-    if not isinstance(question, str) or not question.strip():
-        raise ChatDFError("Ask a question: the text is empty.")
-    question = question.strip()
-    if len(question) > MAX_QUESTION_CHARS:
-        raise ChatDFError(
-            f"Questions are limited to {MAX_QUESTION_CHARS:,} characters "
-            f"(this one has {len(question):,})."
-        )
-    return question
 
 
 def _contents(exchanges: Sequence[Exchange]) -> list[types.Content]:

@@ -16,8 +16,7 @@ from typing import Any, Literal
 from google.genai import types
 from pydantic import ValidationError
 
-from .controller import Exchange
-from .models import Answer, QueryResult
+from .models import Answer, Exchange, QueryResult
 from .store import MAX_PREVIEW_ROWS, MessageRecord, NewMessage, ResultPreview
 
 log = logging.getLogger("chatdf.conversation")

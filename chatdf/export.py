@@ -28,6 +28,7 @@ import polars as pl
 
 from .datasets import Provenance, is_frame
 from .engine import guard
+from .engine.base import RemoteRows
 from .engine.plan import PlanRefused, allowed_sources, check_plan, redact
 from .engine.sqlguard import GuardedQuery, to_polars_sql
 from .errors import ChatDFError, ExportError, QueryError
@@ -73,7 +74,11 @@ def pick_result(
             f"Give a result id, a QueryResult or None, not a {type(result).__name__}.", "validation"
         )
     if result not in results:
-        raise QueryError(f"Result {result!r} is no longer kept; run its SQL again.", "validation")
+        raise QueryError(
+            f"Result {result!r} is no longer kept; run its SQL again.",
+            "validation",
+            details={"reason": "unknown_result", "result_id": result},
+        )
     return results[result]
 
 
@@ -169,6 +174,8 @@ def result_frame(result: QueryResult, to: str, sources: Sources) -> Any:
     sources
         Where each dataset's rows come from, by name (needed for ``"lazy"``).
     """
+    if isinstance(result, RemoteRows):  # rows on a cluster: pulled, capped, or left there
+        return result.export(to)
     if to == "polars":
         return result.data.clone()  # the user's in-place edits must not reach the kept result
     if to == "pandas":
@@ -225,6 +232,8 @@ def code_for(result: QueryResult, sources: Sources) -> str:
     through the variable that holds it. The last line evaluates to the
     frame, so the code also works as a notebook cell.
     """
+    if isinstance(result, RemoteRows):  # PySpark code for a cluster's result
+        return result.code()
     provenance = _provenance(result, sources)
     sql = to_polars_sql(_ran(result).tree, pretty=True)
     _checked_query(result, sources, sql)  # what the code will run passes the plan check

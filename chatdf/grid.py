@@ -36,12 +36,13 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from .engine.base import RemoteRows
 from .engine.ipc import ResultFile
 from .engine.worker import row_order
 from .errors import QueryError
+from .limits import PAGE_ROWS
 from .models import QueryResult
 
-PAGE_ROWS = 50
 MAX_ORDERS = 6
 """Row orders kept, the most recently used first..."""
 MAX_ORDER_BYTES = 512 * 2**20
@@ -157,7 +158,10 @@ class Pager:
             sorted; as :meth:`chatdf.engine.Engine.run` when a worker fails.
         """
         keys = [(self._position(result, sort[0]), bool(sort[1]))] if sort else []
-        if keys or where is not None:
+        if isinstance(result, RemoteRows):  # the cluster sorts and pages it
+            rows, total = await result.page_rows(offset, limit, keys, where)
+            offset = max(0, min(offset, total))
+        elif keys or where is not None:
             order = await self._order(result, keys, where)
             total = order.len()
             offset = max(0, min(offset, total))

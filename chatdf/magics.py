@@ -27,14 +27,10 @@ engine and the widget stack) is made on first use.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import html
 import os
-import queue
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +46,7 @@ from .sidebar import SIDEBAR_TITLE, SidebarPlacement
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from .events import AnswerEvent, Event
+    from .events import AnswerEvent
     from .widget import ChatDF
 
 COMMANDS = ("add", "export", "code", "chart", "history", "usage")
@@ -469,7 +465,7 @@ class ChatDFMagics(Magics):
         shown = time.monotonic()
         answer = None
         # Read to the end: the stream ends once the turn is saved, so the next cell may ask.
-        for event in _stream(chat, question):
+        for event in chat.iter_events(question):
             try:
                 if event.type == "answer":
                     answer = event
@@ -504,47 +500,6 @@ class SQLToggle:
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def _stream(chat: ChatDF, question: str) -> Iterator[Event]:
-    """The events of one answer, read on the calling (kernel) thread.
-
-    ``ChatDF.stream`` is async and the kernel thread is busy running this
-    cell, so a helper thread iterates it on a loop of its own and hands the
-    events over a queue. An interrupt (the stop button) stops the turn; the
-    stream then ends with the partial answer.
-    """
-    events: queue.Queue[Any] = queue.Queue()
-    done = object()
-
-    async def consume() -> None:
-        async for event in chat.stream(question):
-            events.put(event)
-
-    def run() -> None:
-        try:
-            asyncio.run(consume())
-        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
-            events.put(exc)
-        finally:
-            events.put(done)
-
-    thread = threading.Thread(target=run, name="chatdf-cell", daemon=True)
-    thread.start()
-    while True:
-        try:
-            item = events.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        except KeyboardInterrupt:
-            chat.stop()  # the turn ends with what was streamed so far
-            continue
-        if item is done:
-            break
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-    thread.join()
 
 
 def _is_variable(source: str, namespace: dict[str, Any]) -> bool:

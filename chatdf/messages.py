@@ -30,7 +30,7 @@ from pydantic import (
     ValidationError,
 )
 
-from .controller import MAX_QUESTION_CHARS
+from .limits import MAX_PAGE_ROWS, MAX_QUESTION_CHARS, MAX_SQL_CHARS, PAGE_ROWS
 from .models import Dataset, QueryResult
 from .store import ConversationSummary, MessageRecord
 
@@ -50,9 +50,6 @@ __all__ = [
     "transcript_from",
 ]
 
-MAX_PAGE_ROWS = 500
-"""Most rows one page request may ask for (the grid asks for 50)."""
-MAX_SQL_CHARS = 100_000
 MAX_FILTERS = 32
 """Per-column filters one request may carry."""
 MAX_FILTER_CHARS = 1000
@@ -219,7 +216,7 @@ class Page(_Request):
     type: Literal["page"]
     result_id: Id
     offset: Annotated[int, Field(ge=0)] = 0
-    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_ROWS)] = 50
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_ROWS)] = PAGE_ROWS
     sort: SortSpec | None = None
     filters: Filters = []
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 if TYPE_CHECKING:
+    from google.genai import types
+
+    from .charts import ChartRecord
     from .engine.ipc import ResultFile
+    from .errors import ChatDFError
 
 FriendlyType = Literal[
     "Text", "Integer", "Decimal", "Date", "Timestamp", "Boolean", "List", "Struct", "Other"
@@ -117,6 +122,11 @@ class QueryResult(BaseModel):
         super().__init__(**values)
         self._file = file
         self._frame = data if data is not None else file.mapped  # type: ignore[union-attr]
+
+    @property
+    def remote(self) -> bool:
+        """True when the rows stay where the engine is (a Spark cluster)."""
+        return False
 
     @property
     def data(self) -> pl.DataFrame:
@@ -268,3 +278,24 @@ def failed_outright(answer: Answer | Any) -> bool:
         and not answer.text
         and answer.result_id is None
     )
+
+
+@dataclass
+class Exchange:
+    """One finished turn as the model saw it: the question and every content after it.
+
+    ``contents`` starts with the user's question and holds the model's
+    function calls, our function responses and the final answer, so a later
+    turn (or a restored conversation) replays exactly what happened.
+    """
+
+    question: str
+    answer: str
+    contents: list[types.Content] = field(default_factory=list)
+    stopped: bool = False
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per tool call: name, sql, result_id, summary or error (for the history)."""
+    error: ChatDFError | None = field(default=None, repr=False, compare=False)
+    """What ended the turn, if it failed (the session raises it when nothing else came back)."""
+    chart: ChartRecord | None = field(default=None, repr=False, compare=False)
+    """The last chart the model drew in this turn (saved with the answer)."""

@@ -320,6 +320,9 @@ def write_lazy(result: QueryResult, path: Path, fmt: Literal["csv", "parquet"]) 
 # -- the widget's requests -------------------------------------------------------------
 
 
+_REMOTE_ACTIONS = {"summary": "A column summary", "copy_all": "Copy all", "download": "Download"}
+
+
 class ResultTools:
     """Answers the grid's whole-result requests for one session (see ``chatdf/messages.py``).
 
@@ -332,6 +335,16 @@ class ResultTools:
 
     def _view(self, request: Any) -> tuple[QueryResult, Sort | None, pl.Expr | None]:
         result = self._session.result(request.result_id)
+        if result.remote and request.type != "page":
+            # Only the first rows of a cluster's result are in the kernel: a summary,
+            # copy or download of those would look whole and be wrong.
+            raise QueryError(
+                f"{_REMOTE_ACTIONS.get(request.type, 'This')} is not available for results "
+                "that stay on the Spark cluster. Page and sort them in the grid, aggregate "
+                'with SQL, or bring them into the notebook with chat.export(name, result, to="polars").',
+                "validation",
+                details={"reason": "remote_result"},
+            )
         sort = getattr(request, "sort", None)
         filters = [ColumnFilter(f.column, f.op, f.value) for f in request.filters]
         return result, (sort.column, sort.descending) if sort else None, where_for(result, filters)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from . import workdir
 from .account import SignIn, TeamAccount, default_cache_path
 from .charts import ChartRecord, Charts
-from .controller import Controller, Exchange
+from .controller import Controller
 from .conversation import exchanges_from, messages_for
 from .datasets import DatasetRegistry
 from .engine import Engine
@@ -32,7 +32,7 @@ from .errors import ChatDFError, ConfigError, LLMError, SessionClosedError, Stor
 from .events import ErrorEvent, ErrorPayload, Event
 from .grid import GridPage, Pager, Sort
 from .llm.client import GeminiClient
-from .models import Answer, QueryResult, TokenUsage, failed_outright
+from .models import Answer, Exchange, QueryResult, TokenUsage, failed_outright
 from .results import ResultCache
 from .runtime import Runtime
 from .settings import Settings
@@ -51,8 +51,16 @@ class Session:
         self.settings = settings
         self.workdir = workdir.create()  # removes the folders of sessions that died first
         self.runtime = Runtime()
-        self.registry = DatasetRegistry(settings, self.workdir)
-        self.engine = Engine(settings, self.workdir)
+        self.registry: Any
+        self.engine: Any
+        if settings.engine == "spark":
+            from .engine.spark import SparkEngine
+
+            self.engine = SparkEngine(settings)  # datasets are views on the cluster's session
+            self.registry = self.engine.registry
+        else:
+            self.registry = DatasetRegistry(settings, self.workdir)
+            self.engine = Engine(settings, self.workdir)
         # Results stay so the grid can page them and the user can export them
         # without re-running, up to result_cache_mb in total.
         self.pager = Pager(self.engine)

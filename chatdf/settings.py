@@ -102,6 +102,18 @@ class Settings(BaseSettings):
     """Offer every DataFrame variable of the notebook to the model as a table."""
     theme: Literal["system", "light", "dark"] = "system"
     """Widget theme; ``system`` follows JupyterLab."""
+    engine: Literal["polars", "spark"] = "polars"
+    """Where queries run: ``polars`` (worker processes on this machine) or ``spark``
+    (a Spark Connect server, see ``spark_remote``)."""
+    spark_remote: str | None = None
+    """The Spark Connect server for ``engine="spark"``, e.g. ``sc://host:15002``."""
+    spark_upload_max_mb: int = Field(default=256, ge=0)
+    """Largest notebook frame (Arrow MiB) ``chat.add`` uploads to the Spark cluster."""
+    spark_model_loads: bool = False
+    """Let the model's ``load_dataset`` add sources under Spark (the cluster reads outside
+    chatdf's egress guard)."""
+    export_max_rows: int = Field(default=10_000_000, ge=1)
+    """Rows ``chat.export`` brings from a Spark cluster into the kernel."""
     privacy: PrivacyMode = "full"
     """What the model may see: ``full`` (result rows, sample and category values) or
     ``schema`` (names, types and shapes only; no cell value leaves the kernel)."""

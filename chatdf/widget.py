@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -35,7 +37,6 @@ import traitlets as t
 from . import messages as wire
 from .account import SignIn
 from .charts import ChartRecord
-from .controller import check_question
 from .errors import ChatDFError, SessionClosedError
 from .events import Event
 from .export import (
@@ -47,6 +48,7 @@ from .export import (
     user_namespace,
 )
 from .key_entry import use_session_key
+from .limits import check_question, for_browser
 from .models import Answer, Dataset, QueryResult, failed_outright
 from .result_tools import ResultTools
 from .schema_stats import column_stats
@@ -61,6 +63,9 @@ SAMPLE = Path(__file__).parent / "data" / "iris.parquet"
 MAX_SYNCED_CONVERSATIONS = 100
 CHUNKS = ("editor", "chart")
 """Parts of the UI fetched on demand (``chatdf/static/<name>.js``, js/src/chunks/)."""
+
+_INTERRUPT_CHECK = 0.25
+"""Seconds :meth:`ChatDF.iter_events` waits at most before it notices an interrupt."""
 
 log = logging.getLogger("chatdf.widget")
 
@@ -154,7 +159,9 @@ class ChatDF(anywidget.AnyWidget):
     _datasets = t.List(t.Dict()).tag(sync=True)
     """Dataset cards: registered datasets (status ``ready``) and adds in flight or failed."""
     _max_datasets = t.Int(20).tag(sync=True)
-    _status = t.Unicode("").tag(sync=True)
+    _limits = t.Dict().tag(sync=True)
+    """:func:`chatdf.limits.for_browser`: the limits the kernel enforces, for the browser to
+    cap inputs and pages with the same numbers."""
     _messages = t.List(t.Dict()).tag(sync=True)
     """The transcript (:class:`chatdf.messages.ChatMessage` dicts), newest last, size-capped."""
     _conversation = t.Dict().tag(sync=True)
@@ -181,6 +188,7 @@ class ChatDF(anywidget.AnyWidget):
         super().__init__(
             theme=config.theme,
             _max_datasets=config.max_datasets,
+            _limits=for_browser(),
             _has_key=bool(config.key()),
             _privacy=config.privacy,
         )
@@ -402,6 +410,55 @@ class ChatDF(anywidget.AnyWidget):
         finally:
             if not finished:
                 self._session.stop()  # the consumer gave up early: stop the turn
+
+    def iter_events(self, question: str) -> Iterator[Event]:
+        """Ask a question and iterate its events on this thread, as they happen.
+
+        The synchronous twin of :meth:`stream` for code without an event loop
+        (scripts, the magics): the same events and errors, no thread or polling
+        on the caller's side. An interrupt (Ctrl-C, the notebook's stop button)
+        stops the turn, and the iteration ends with the partial answer; leaving
+        the loop early stops the turn too.
+
+        Examples
+        --------
+        >>> for event in chat.iter_events("How many rows?"):  # doctest: +SKIP
+        ...     if event.type == "token":
+        ...         print(event.text, end="")
+        """
+        items: queue.Queue[Event | None] = queue.Queue()
+        message_id = self._start_turn(question)
+        future = self._session.runtime.submit(
+            self._run_turn(question, message_id, emit=items.put)
+        )
+        future.add_done_callback(lambda _: items.put(None))  # ends a turn that raised early
+        finished = False
+        try:
+            while True:
+                try:
+                    # Events arrive at once; the timeout only bounds how late an interrupt
+                    # is noticed (SIGINT may land on another thread, leaving this wait asleep).
+                    item = items.get(timeout=_INTERRUPT_CHECK)
+                except queue.Empty:
+                    continue
+                except KeyboardInterrupt:
+                    self._session.stop()  # the turn ends with what was streamed so far
+                    continue
+                if item is None:
+                    break
+                if item.type == "answer":
+                    if not failed_outright(item):
+                        yield item
+                    break
+                yield item
+            # The turn is saved before the next one starts; a failed turn raises here.
+            finished = True
+            future.result()
+        finally:
+            if not finished:
+                self._session.stop()  # the consumer gave up early: stop the turn
+                with contextlib.suppress(Exception):  # and let it end before the caller goes on
+                    future.result(timeout=30)
 
     def stop(self) -> bool:
         """Stop the answer being streamed (and its running query); the partial text is kept."""

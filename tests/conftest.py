@@ -16,6 +16,8 @@ import pytest
 from tests.fake_gemini import FakeGemini
 from tests.http_server import LocalHTTPServer
 
+pytest_plugins = ["tests.spark.fixtures"]  # the session's Spark cluster, started on first use
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # The whole suite runs in one process: VegaFusion's and vl-convert's runtimes,

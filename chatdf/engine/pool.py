@@ -628,10 +628,7 @@ async def _readable(conn: Connection, timeout: float) -> bool:
             done.set_result(value)
 
     fd = conn.fileno()
-    try:
-        loop.add_reader(fd, settle, True)
-    except NotImplementedError:  # a loop without add_reader (Windows' proactor)
-        return await asyncio.to_thread(conn.poll, timeout)
+    loop.add_reader(fd, settle, True)  # POSIX only, as the engine is (README: What it is)
     timer = loop.call_later(timeout, settle, False)
     try:
         return await done

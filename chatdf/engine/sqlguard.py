@@ -32,12 +32,10 @@ from sqlglot.errors import ErrorLevel, ParseError
 from sqlglot.tokens import Token, TokenType
 
 from ..errors import QueryError
+from ..limits import MAX_SQL_CHARS
 from ..sql import dialect as _dialect
 from ..sql import explore
 from ..sql.dialect import Catalog
-
-MAX_SQL_CHARS = 100_000
-"""Longer texts are refused before parsing (no model or person writes these)."""
 
 # Functions that read files or URLs in Polars, DuckDB or Postgres. Polars only
 # knows read_csv/read_parquet/read_ipc/read_json today; the rest keeps the guard

@@ -101,6 +101,12 @@ No datasets are loaded yet. If the user gives the http(s) URL of a parquet, CSV 
 parquet/CSV URL or file path, or a DataFrame from the notebook, then ask the question again."""
 
 
+_SPARK_DIALECT = """## SQL dialect: DuckDB-style SQL, run as Spark SQL on a Spark cluster
+Write standard DuckDB-style SQL; chatdf translates it to Spark SQL, the engine that runs it \
+on a Spark cluster. Quote names with double quotes. Prefer standard functions (COUNT, SUM, \
+AVG, DATE_TRUNC, EXTRACT, CASE, window functions); the datasets can be very large, so \
+aggregate and LIMIT rather than selecting every row."""
+
 def quote_identifier(name: str) -> str:
     """``name`` as it must be written in Polars SQL (double-quoted when needed)."""
     if _SIMPLE_NAME.match(name) and name.lower() not in _RESERVED:
@@ -116,6 +122,7 @@ def system_prompt(
     categories: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
     focus: str = "",
     privacy: str = "full",
+    engine: str = "polars",
 ) -> str:
     """The system instruction for one turn, at most about ``budget_tokens`` long.
 
@@ -134,13 +141,16 @@ def system_prompt(
         The user's question: the columns it names are listed first.
     privacy
         ``schema``: no values are listed and the model is told it sees none.
+    engine
+        ``polars`` or ``spark``: the dialect section names the engine the SQL runs on.
     """
     day = today or dt.date.today()
     sections = [
         _ROLE.format(execute_sql=EXECUTE_SQL),
         f"Today is {day.isoformat()} ({day:%A}).",
     ]
-    tail = [_DIALECT, _GUIDANCE.format(max_rows=MAX_MODEL_ROWS, create_chart=CREATE_CHART)]
+    dialect = _SPARK_DIALECT if engine == "spark" else _DIALECT
+    tail = [dialect, _GUIDANCE.format(max_rows=MAX_MODEL_ROWS, create_chart=CREATE_CHART)]
     if schema_only(privacy):
         tail.append(SCHEMA_ONLY_PROMPT)
         categories = None

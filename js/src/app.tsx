@@ -77,7 +77,6 @@ export function App({ model }: { model: Model }) {
   const theme = useTrait(model, "theme") ?? "system";
   const datasets = useTrait(model, "_datasets") ?? [];
   const max = useTrait(model, "_max_datasets") ?? 20;
-  const status = useTrait(model, "_status");
   const layout = useTrait(model, "_layout") ?? {};
   const root = useRef<HTMLDivElement>(null);
   const width = useWidth(root);
@@ -260,11 +259,6 @@ export function App({ model }: { model: Model }) {
             </aside>
           )}
         </div>
-        {status ? (
-          <p class="chatdf-status" role="status">
-            {status}
-          </p>
-        ) : null}
         <div class="chatdf-toasts" aria-live="polite">
           {toasts.map((t) => (
             <p key={t.id} class={`chatdf-toast chatdf-toast--${t.kind}`} role={t.kind === "error" ? "alert" : "status"}>

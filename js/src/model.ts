@@ -33,11 +33,28 @@ export interface Dataset {
   columns: ColumnInfo[];
 }
 
-/** What the kernel put in an `error`: a `ChatDFError.to_payload()`. */
+/**
+ * What the kernel put in an `error`: a `ChatDFError.to_payload()`. The one error
+ * type of the front end (request replies, cards, messages). Decide on
+ * `details.reason`, never on the message text.
+ */
 export interface ErrorInfo {
   error_type: string;
   message: string;
-  details?: Record<string, unknown>;
+  details?: ErrorDetails;
+}
+
+/** `details` of an error: a machine-readable `reason` plus fields that depend on it. */
+export interface ErrorDetails {
+  reason?: string;
+  [field: string]: unknown;
+}
+
+/** Reasons meaning a result is no longer kept in the kernel (run its SQL again). */
+const RESULT_GONE = new Set(["evicted", "unknown_result", "no_result"]);
+
+export function isResultGone(details: ErrorDetails | undefined): boolean {
+  return typeof details?.reason === "string" && RESULT_GONE.has(details.reason);
 }
 
 /** A dataset card: a registered dataset, or an add in flight or failed (`messages.dataset_card`). */
@@ -134,13 +151,29 @@ export interface Layout {
   height?: number;
 }
 
+/** `chatdf.limits.for_browser()`. */
+export interface Limits {
+  /** Longest question, in characters. */
+  question_chars: number;
+  /** Longest SQL text, in characters. */
+  sql_chars: number;
+  /** Longest dataset name. */
+  name_chars: number;
+  /** What a dataset name must match (a JavaScript-compatible regular expression). */
+  name_pattern: string;
+  /** Rows per grid page. */
+  page_rows: number;
+  /** Most rows one page request may ask for. */
+  max_page_rows: number;
+}
+
 /** Every synced trait of `chatdf.widget.ChatDF`. */
 export interface WidgetModel {
   _datasets: DatasetCard[];
   /** How many datasets a session may hold (`CHATDF_MAX_DATASETS`). */
   _max_datasets: number;
-  /** One line about what the kernel is doing; empty when idle. */
-  _status: string;
+  /** Limits the kernel enforces (`chatdf/limits.py`); read them, never repeat them. */
+  _limits: Limits;
   _messages: ChatMessage[];
   /** `{id, title}` of the current conversation; empty before the first question. */
   _conversation: { id?: string; title?: string | null };

@@ -15,20 +15,14 @@
  * served over plain http.
  */
 import type { AnyModel } from "@anywidget/types";
-
-/** What the kernel put in `error`: a `ChatDFError.to_payload()`. */
-export interface ErrorPayload {
-  error_type: string;
-  message: string;
-  details?: Record<string, unknown>;
-}
+import type { ErrorDetails, ErrorInfo } from "./model";
 
 /** A request that failed: refused or failed in the kernel, timed out, or cancelled. */
 export class RpcError extends Error {
   readonly errorType: string;
-  readonly details: Record<string, unknown>;
+  readonly details: ErrorDetails;
 
-  constructor(message: string, errorType: string, details: Record<string, unknown> = {}) {
+  constructor(message: string, errorType: string, details: ErrorDetails = {}) {
     super(message);
     this.name = "RpcError";
     this.errorType = errorType;
@@ -149,7 +143,7 @@ export class RpcClient {
       if (!pending) return;
       this.#pending.delete(msg.id);
       if (isObject(msg.error)) {
-        const error = msg.error as Partial<ErrorPayload>;
+        const error = msg.error as Partial<ErrorInfo>;
         pending.reject(
           new RpcError(
             String(error.message ?? "The kernel reported an error."),

@@ -3,7 +3,7 @@ import { act } from "preact/test-utils";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { mountApp } from "../src/app";
 import type { DatasetCard, WidgetModel } from "../src/model";
-import { ModelDouble } from "./model-double";
+import { LIMITS, ModelDouble } from "./model-double";
 
 const iris: DatasetCard = {
   id: "iris",
@@ -24,7 +24,7 @@ export function state(over: Partial<WidgetModel> = {}): WidgetModel {
   return {
     _datasets: [],
     _max_datasets: 5,
-    _status: "",
+    _limits: LIMITS,
     _messages: [],
     _conversation: {},
     _conversations: [],

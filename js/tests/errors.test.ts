@@ -30,7 +30,7 @@ describe("phase labels", () => {
     expect(phaseLabel(turn)).toBe("Thinking…");
     turn = applyEvent(turn, { type: "phase", phase: "running_query", sql: "SELECT 1" });
     expect(phaseLabel(turn)).toBe("Running query…");
-    turn = applyEvent(turn, { type: "tool_call_finished", result_id: "r1", sql: "SELECT 1", total_rows: 1 });
+    turn = applyEvent(turn, { type: "tool_call_finished", call_id: "c1", name: "execute_sql", result_id: "r1", sql: "SELECT 1", total_rows: 1 });
     expect(turn.result).toEqual({ id: "r1", sql: "SELECT 1", total_rows: 1, column_count: null });
     turn = applyEvent(turn, { type: "phase", phase: "preparing_response" });
     expect(phaseLabel(turn)).toBe("Reading the result…");

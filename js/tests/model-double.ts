@@ -4,7 +4,17 @@
  * both directions. Tests play the kernel through `kernelSends` and `sent`.
  */
 import type { AnyModel } from "@anywidget/types";
-import type { WidgetModel } from "../src/model";
+import type { Limits, WidgetModel } from "../src/model";
+
+/** What `chatdf.limits.for_browser()` sends in `_limits`. */
+export const LIMITS: Limits = {
+  question_chars: 2000,
+  sql_chars: 100_000,
+  name_chars: 63,
+  name_pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+  page_rows: 50,
+  max_page_rows: 500,
+};
 
 type Handler = (...args: any[]) => void;
 
@@ -64,4 +74,23 @@ export class ModelDouble<T extends Record<string, any> = WidgetModel> {
   asModel(): AnyModel<T> {
     return this as unknown as AnyModel<T>;
   }
+}
+
+/** A widget's synced state as a fresh kernel sends it, with `over` applied. */
+export function widgetState(over: Partial<WidgetModel> = {}): WidgetModel {
+  return {
+    _datasets: [],
+    _max_datasets: 20,
+    _limits: LIMITS,
+    _messages: [],
+    _conversation: {},
+    _conversations: [],
+    _usage: {},
+    _busy: false,
+    _has_key: true,
+    _account: {},
+    _layout: {},
+    theme: "system",
+    ...over,
+  };
 }

@@ -5,9 +5,9 @@ import { cellText, isVariableName, nextSort, pageCount, pageKey, pageLabel, toTs
 
 describe("pages", () => {
   it("counts pages of 50 and labels them", () => {
-    expect([pageCount(0), pageCount(50), pageCount(51), pageCount(847)]).toEqual([1, 1, 2, 17]);
-    expect(pageLabel(0, 847)).toBe("Page 1 of 17");
-    expect(pageLabel(199_999, 10_000_000)).toBe("Page 200,000 of 200,000");
+    expect([pageCount(0, 50), pageCount(50, 50), pageCount(51, 50), pageCount(847, 50)]).toEqual([1, 1, 2, 17]);
+    expect(pageLabel(0, 847, 50)).toBe("Page 1 of 17");
+    expect(pageLabel(199_999, 10_000_000, 50)).toBe("Page 200,000 of 200,000");
   });
 
   it("cycles a column's sort ascending, descending, off; another column starts over", () => {

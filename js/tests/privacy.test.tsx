@@ -3,13 +3,13 @@ import { act } from "preact/test-utils";
 import { afterEach, describe, expect, it } from "vitest";
 import { mountApp } from "../src/app";
 import type { WidgetModel } from "../src/model";
-import { ModelDouble } from "./model-double";
+import { LIMITS, ModelDouble } from "./model-double";
 
 function state(over: Partial<WidgetModel> = {}): WidgetModel {
   return {
     _datasets: [],
     _max_datasets: 5,
-    _status: "",
+    _limits: LIMITS,
     _messages: [],
     _conversation: {},
     _conversations: [],

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from chatdf.csvsniff import PREFIX_BYTES, count_rows, sniff_csv
+from chatdf.datasets.csvsniff import PREFIX_BYTES, count_rows, sniff_csv
 from chatdf.errors import DatasetError
 
 # Shapes that trip a naive line count: quoted line breaks, CRLF, blank lines,

@@ -32,7 +32,7 @@ from tests.http_server import LocalHTTPServer
 
 SECRET = "PRIVATE-SECRET-5c1e"
 ROWS = 60_000  # about 2 MB of CSV: more than the sniffed prefix
-PREFIX = 1 << 20  # bytes read to sniff the format (chatdf.csvsniff.PREFIX_BYTES)
+PREFIX = 1 << 20  # bytes read to sniff the format (chatdf.datasets.csvsniff.PREFIX_BYTES)
 
 
 def sales_frame(rows: int = ROWS) -> pl.DataFrame:

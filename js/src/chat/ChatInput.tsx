@@ -1,10 +1,11 @@
 /** The question box: Enter sends, Shift+Enter adds a line; Stop while an answer streams. */
 import { useEffect, useRef } from "preact/hooks";
 import { formatCount } from "../utils/format";
+import { useLimits } from "../limits";
 import { Icon } from "../ui/icons";
 
-export const MAX_CHARS = 2000;
-export const COUNTER_FROM = 1800;
+/** The counter shows from this share of the limit on. */
+export const COUNTER_FROM = 0.9;
 
 interface Props {
   value: string;
@@ -22,7 +23,8 @@ export function ChatInput({ value, onChange, onSend, onStop, busy, disabledReaso
   const area = useRef<HTMLTextAreaElement>(null);
   const disabled = disabledReason !== null;
   const length = value.length;
-  const canSend = !busy && !disabled && value.trim().length > 0 && length <= MAX_CHARS;
+  const maxChars = useLimits().question_chars;
+  const canSend = !busy && !disabled && value.trim().length > 0 && length <= maxChars;
 
   // Grow with the text up to a few lines (after every render: the width may have changed too).
   useEffect(() => {
@@ -50,7 +52,7 @@ export function ChatInput({ value, onChange, onSend, onStop, busy, disabledReaso
           class="chatdf-chat-input"
           rows={1}
           value={value}
-          maxLength={MAX_CHARS}
+          maxLength={maxChars}
           disabled={disabled}
           placeholder="Ask a question about your data…"
           aria-label="Ask a question"
@@ -63,9 +65,9 @@ export function ChatInput({ value, onChange, onSend, onStop, busy, disabledReaso
             }
           }}
         />
-        {length >= COUNTER_FROM ? (
-          <span class={`chatdf-counter${length >= MAX_CHARS ? " chatdf-counter--full" : ""}`} aria-live="polite">
-            {formatCount(length)} / {formatCount(MAX_CHARS)}
+        {length >= COUNTER_FROM * maxChars ? (
+          <span class={`chatdf-counter${length >= maxChars ? " chatdf-counter--full" : ""}`} aria-live="polite">
+            {formatCount(length)} / {formatCount(maxChars)}
           </span>
         ) : null}
         {busy ? (

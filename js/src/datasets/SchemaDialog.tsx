@@ -1,18 +1,12 @@
 /** A dataset's schema: rename (SQL identifier rules), shape, columns with friendly types, refresh. */
 import { useEffect, useState } from "preact/hooks";
 import { useWidget } from "../context";
+import { tableNameProblem, useLimits } from "../limits";
 import type { ColumnInfo, DatasetCard } from "../model";
 import { Dialog } from "../ui/Dialog";
 import { Icon } from "../ui/icons";
 import { formatCount, formatShape } from "../utils/format";
 
-/** Why `name` cannot be a table name, or null (the kernel checks again, with reserved words). */
-export function tableNameProblem(name: string): string | null {
-  if (!name) return "Enter a name.";
-  if (name.length > 63) return "At most 63 characters.";
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return "Letters, digits and _ only, not starting with a digit.";
-  return null;
-}
 
 interface Props {
   dataset: DatasetCard;
@@ -22,6 +16,7 @@ interface Props {
 
 export function SchemaDialog({ dataset, onRenamed, onClose }: Props) {
   const { api } = useWidget();
+  const limits = useLimits();
   const [name, setName] = useState(dataset.name);
   const [problem, setProblem] = useState<string | null>(null);
   const [columns, setColumns] = useState<ColumnInfo[]>(dataset.columns);
@@ -55,7 +50,7 @@ export function SchemaDialog({ dataset, onRenamed, onClose }: Props) {
     e.preventDefault();
     const wanted = name.trim();
     if (wanted === current) return;
-    const local = tableNameProblem(wanted);
+    const local = tableNameProblem(wanted, limits);
     if (local) {
       setProblem(local);
       return;

@@ -22,7 +22,8 @@ import { storeReactivityBindings } from "@tanstack/table-core/store-reactivity-b
 import type { ComponentChildren } from "preact";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useWidget } from "../context";
-import type { ResultRef } from "../model";
+import { useLimits } from "../limits";
+import { isResultGone, type ResultRef } from "../model";
 import type { ColumnSummary, FilterSpec, PageHeader, SortSpec } from "../requests";
 import { RpcError } from "../rpc";
 import { ConfirmDialog } from "../ui/Dialog";
@@ -31,7 +32,7 @@ import { copyText } from "../utils/clipboard";
 import { formatCount, formatRange } from "../utils/format";
 import { decodePage } from "./arrow";
 import { type ColumnFormat, columnFormat, formatCell } from "./format";
-import { cellText, filterLabel, isNumeric, isVariableName, nextSort, PAGE_ROWS, PAGE_SIZES, pageCount, pageKey } from "./paging";
+import { cellText, filterLabel, isNumeric, isVariableName, nextSort, PAGE_SIZES, pageCount, pageKey } from "./paging";
 
 const features = tableFeatures({
   coreReactivityFeature: storeReactivityBindings(),
@@ -86,6 +87,7 @@ interface Props {
 
 export function DataGrid({ result, onRerun, actions }: Props) {
   const { api, notify } = useWidget();
+  const PAGE_ROWS = useLimits().page_rows;
   const [sort, setSort] = useState<SortSpec | null>(null);
   const [filters, setFilters] = useState<FilterSpec[]>([]);
   const [page, setPage] = useState(0);
@@ -189,7 +191,7 @@ export function DataGrid({ result, onRerun, actions }: Props) {
   }, [table]);
   table.setOptions((old) => ({ ...old, data: loaded?.rows ?? [] }));
 
-  if (!result.id || (error && error.message.includes("no longer kept"))) {
+  if (!result.id || (error && isResultGone(error.details))) {
     return (
       <div class="chatdf-grid chatdf-grid--gone">
         <p>This result is no longer in memory{result.total_rows !== null ? ` (${result.total_rows.toLocaleString("en-US")} rows)` : ""}.</p>

@@ -2,15 +2,13 @@
 import { formatCount } from "../utils/format";
 import type { FilterSpec, SortSpec } from "../requests";
 
-export const PAGE_ROWS = 50;
-
-/** How many pages `total` rows make (at least 1, so an empty result shows "Page 1 of 1"). */
-export function pageCount(total: number, size = PAGE_ROWS): number {
+/** How many pages of `size` rows `total` rows make (at least 1, so an empty result shows "Page 1 of 1"). */
+export function pageCount(total: number, size: number): number {
   return Math.max(1, Math.ceil(total / size));
 }
 
 /** `"Page 1 of 17"`. */
-export function pageLabel(page: number, total: number, size = PAGE_ROWS): string {
+export function pageLabel(page: number, total: number, size: number): string {
   return `Page ${formatCount(page + 1)} of ${formatCount(pageCount(total, size))}`;
 }
 
@@ -25,9 +23,9 @@ export function nextSort(current: SortSpec | null, column: string): SortSpec | n
 export const PAGE_SIZES = [50, 100, 500] as const;
 
 /** The key a page is cached under. */
-export function pageKey(sort: SortSpec | null, page: number, size = PAGE_ROWS, filters: FilterSpec[] = []): string {
+export function pageKey(sort: SortSpec | null, page: number, size?: number, filters: FilterSpec[] = []): string {
   const filtered = filters.length ? `?${JSON.stringify(filters)}` : "";
-  const sized = size === PAGE_ROWS ? "" : `@${size}`;
+  const sized = size === undefined ? "" : `@${size}`;
   return `${sort ? `${sort.descending ? "-" : "+"}${sort.column}` : ""}#${page}${sized}${filtered}`;
 }
 

@@ -8,17 +8,12 @@
  * views switch to that.
  */
 import type { RpcClient } from "../rpc";
+import type { PhaseEvent, WireEvent } from "../wire.gen";
 
 export type Phase = "thinking" | "running_query" | "preparing_response" | "writing";
 
-/** A controller event as JSON (`chatdf/events.py`). */
-export interface ChatEvent {
-  type: string;
-  text?: string;
-  phase?: Phase;
-  sql?: string | null;
-  [key: string]: unknown;
-}
+/** A controller event as JSON (`chatdf/events.py`, typed in `wire.gen.ts`). */
+export type ChatEvent = WireEvent;
 
 export interface LiveTurn {
   messageId: string;

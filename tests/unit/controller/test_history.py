@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -84,21 +83,12 @@ def test_stopped_turn_is_stored_with_its_partial_text(fake_gemini: FakeGemini, t
     chat = make_chat(fake_gemini, tmp_path / "h.db")
     try:
         fake_gemini.add_hang([{"text": "Partial "}, {"text": "answer"}], seconds=20)
-        two_tokens = threading.Event()
         seen: list[str] = []
-
-        def listen(event) -> None:
+        for event in chat.iter_events("long one"):
             if event.type == "token":
                 seen.append(event.text)
                 if len(seen) == 2:
-                    two_tokens.set()
-
-        chat._session.listeners.append(listen)
-        worker = threading.Thread(target=chat.ask, args=("long one",))
-        worker.start()
-        assert two_tokens.wait(10)
-        chat.stop()
-        worker.join(10)
+                    chat.stop()
         [message] = [m for m in chat.open(chat.conversation_id).messages if m.role == "assistant"]
         assert message.status == "stopped"
         assert message.content == "Partial answer"
@@ -112,10 +102,8 @@ def test_usage_warning_then_limit_refuses_before_calling_gemini(
     chat = make_chat(fake_gemini, tmp_path / "h.db", token_limit=100)
     try:
         chat.add(sample_frame, name="cities")
-        events = []
-        chat._session.listeners.append(events.append)
         fake_gemini.add_stream(text_chunks("one", usage=(60, 25)))
-        chat.ask("first")
+        events = list(chat.iter_events("first"))
         [warning] = [e for e in events if isinstance(e, UsageWarningEvent)]
         assert warning.usage_percent == 85.0 and warning.remaining_tokens == 15
 

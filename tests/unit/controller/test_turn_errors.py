@@ -126,9 +126,9 @@ def test_without_a_key_nothing_is_sent_and_nothing_is_stored(
     chat = make_chat(fake_gemini, sample_frame, api_key=None)
     try:
         events = []
-        chat._session.listeners.append(events.append)
         with pytest.raises(LLMError, match="No Gemini API key. Set GEMINI_API_KEY") as raised:
-            chat.ask("Hello?")
+            for event in chat.iter_events("Hello?"):
+                events.append(event)
         assert raised.value.kind == "missing_key"
         assert fake_gemini.requests == []
         assert chat.conversation_id is None

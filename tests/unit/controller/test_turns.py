@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -15,6 +15,8 @@ from chatdf import ChatDF, LLMError
 from chatdf.controller import TOO_LARGE_MESSAGE, Exchange
 from chatdf.events import AnswerEvent, ToolCallFinished, UsageEvent
 from chatdf.llm.client import RetryPolicy
+from chatdf.net import Egress
+from tests.egress_helpers import public_127_0_0_2
 from tests.fake_gemini import TEST_API_KEY, FakeGemini, function_call, text_chunks
 from tests.http_server import LocalHTTPServer
 
@@ -112,21 +114,23 @@ def test_failed_sql_retry_limit(chat: ChatDF, fake_gemini: FakeGemini):
     assert answer.result is None
 
 
-def test_model_loads_a_dataset(chat: ChatDF, fake_gemini: FakeGemini, http_server: LocalHTTPServer):
-    url = http_server.url("/sample.parquet")
-    fake_gemini.add_stream([function_call("load_dataset", {"url": url})])
-    fake_gemini.add_stream(sql_call("SELECT count(*) AS n FROM sample"))
-    fake_gemini.add_stream(text_chunks("Loaded; it has 5 rows."))
-    chat._session.controller.model_may_use_private_urls = True  # the server is on 127.0.0.1
+def test_model_loads_a_dataset(chat: ChatDF, fake_gemini: FakeGemini, http_root: Path):
+    # The model may only load public URLs: serve on 127.0.0.2, which this egress counts as public.
+    chat._session.registry.egress = Egress(is_private=public_127_0_0_2)
+    with LocalHTTPServer(http_root, host="127.0.0.2") as server:
+        url = server.url("/sample.parquet")
+        fake_gemini.add_stream([function_call("load_dataset", {"url": url})])
+        fake_gemini.add_stream(sql_call("SELECT count(*) AS n FROM sample"))
+        fake_gemini.add_stream(text_chunks("Loaded; it has 5 rows."))
 
-    answer = chat.ask(f"Load {url} and count its rows")
+        answer = chat.ask(f"Load {url} and count its rows")
 
-    assert [d.name for d in chat.datasets] == ["cities", "sample"]  # named after its file
-    assert chat._datasets[-1]["name"] == "sample"  # the widget's trait follows
-    assert answer.result.to_dicts() == [{"n": 5}]
-    loaded = fake_gemini.requests[1].function_responses()[0]["response"]
-    assert loaded["name"] == "sample" and loaded["row_count"] == 5
-    assert "sample" in fake_gemini.requests[1].system_text()
+        assert [d.name for d in chat.datasets] == ["cities", "sample"]  # named after its file
+        assert chat._datasets[-1]["name"] == "sample"  # the widget's trait follows
+        assert answer.result.to_dicts() == [{"n": 5}]
+        loaded = fake_gemini.requests[1].function_responses()[0]["response"]
+        assert loaded["name"] == "sample" and loaded["row_count"] == 5
+        assert "sample" in fake_gemini.requests[1].system_text()
 
 
 def test_model_cannot_load_private_urls_even_when_the_user_may(
@@ -153,23 +157,14 @@ def test_model_cannot_load_private_urls_even_when_the_user_may(
 def test_stop_mid_stream_keeps_the_partial_answer(chat: ChatDF, fake_gemini: FakeGemini):
     fake_gemini.add_hang([{"text": "The answer "}, {"text": "is"}], seconds=20)
     tokens: list[str] = []
-    got_two = threading.Event()
-
-    def listen(event) -> None:
+    for event in chat.iter_events("Tell me"):
         if event.type == "token":
             tokens.append(event.text)
             if len(tokens) == 2:
-                got_two.set()
+                assert chat.stop() is True
+        answer = event
 
-    chat._session.listeners.append(listen)
-    result = {}
-    worker = threading.Thread(target=lambda: result.update(answer=chat.ask("Tell me")))
-    worker.start()
-    assert got_two.wait(10)
-    assert chat.stop() is True
-    worker.join(10)
-
-    answer = result["answer"]
+    assert isinstance(answer, AnswerEvent)
     assert answer.stopped is True
     assert answer.text == "The answer is"
     assert fake_gemini.requests[0].disconnected or fake_gemini.wait_for_requests(1)
@@ -183,16 +178,11 @@ def test_stop_kills_a_running_query(chat: ChatDF, fake_gemini: FakeGemini):
     chat.add(pl.DataFrame({"x": range(200_000)}), name="big")
     slow = "SELECT count(*) AS n FROM big a CROSS JOIN big b WHERE (a.x * b.x) % 7 = 3"
     fake_gemini.add_stream(sql_call(slow))
-    started = threading.Event()
-    chat._session.listeners.append(lambda e: e.type == "tool_call_started" and started.set())
-    result = {}
-    worker = threading.Thread(target=lambda: result.update(answer=chat.ask("Slow please")))
-    worker.start()
-    assert started.wait(10)
-    time.sleep(0.3)
-    chat.stop()
-    worker.join(15)
-    assert result["answer"].stopped
+    for event in chat.iter_events("Slow please"):
+        if event.type == "tool_call_started":
+            time.sleep(0.3)
+            chat.stop()
+    assert isinstance(event, AnswerEvent) and event.stopped
     # The pool replaced the killed worker: a query works right away.
     assert chat.sql("SELECT count(*) AS n FROM cities").item() == 5
 
@@ -303,9 +293,7 @@ def test_too_large_request_drops_ten_messages_then_gives_up(chat, fake_gemini):
 def test_usage_event_and_slow_event(chat: ChatDF, fake_gemini: FakeGemini):
     chat._session.controller.slow_after = 0.2
     fake_gemini.add_stream(text_chunks("slow answer", n=2, usage=(123, 45), delay=0.3))
-    events = []
-    chat._session.listeners.append(events.append)
-    chat.ask("take your time")
+    events = list(chat.iter_events("take your time"))
     kinds = [e.type for e in events]
     assert kinds[0] == "phase" and kinds[-1] == "answer"
     assert "slow" in kinds

@@ -36,12 +36,9 @@ async def stream_all(client: GeminiClient, **kw: object) -> list[StreamChunk]:
     return [chunk async for chunk in client.stream(QUESTION, **kw)]
 
 
-async def failure(client: GeminiClient, *, streaming: bool = True) -> LLMError:
+async def failure(client: GeminiClient) -> LLMError:
     with pytest.raises(LLMError) as info:
-        if streaming:
-            await stream_all(client)
-        else:
-            await client.generate(QUESTION, system="s")
+        await stream_all(client)
     return info.value
 
 
@@ -152,17 +149,6 @@ async def test_request_declares_tools_and_sends_the_system_prompt(
     assert request.model == "gemini-2.5-flash"
 
 
-async def test_generate_returns_one_whole_reply(
-    client: GeminiClient, fake_gemini: FakeGemini
-) -> None:
-    fake_gemini.add_stream(text_chunks("Hello there", n=3, usage=(9, 2)))
-    reply = await client.generate(QUESTION, system="s")
-    assert reply.text == "Hello there"
-    assert reply.usage is not None and reply.usage.total_tokens == 11
-    assert reply.function_calls == []
-    assert not fake_gemini.requests[0].stream
-
-
 async def test_settings_model_and_base_url_are_used(
     fake_gemini: FakeGemini, settings: Settings
 ) -> None:
@@ -186,8 +172,6 @@ async def test_missing_key_fails_before_any_request(
     error = await failure(keyless)
     assert error.kind == "missing_key"
     assert "Set GEMINI_API_KEY or pass api_key=..." in error.message
-    with pytest.raises(LLMError, match="GEMINI_API_KEY"):
-        await keyless.generate(QUESTION, system="s")
     assert fake_gemini.requests == []
     assert "api_key=missing" in repr(keyless)
 
@@ -241,7 +225,7 @@ async def test_rate_limit_hint_from_retry_after_header(
     client: GeminiClient, fake_gemini: FakeGemini
 ) -> None:
     fake_gemini.add_error(429, "Too many requests", headers={"Retry-After": "12"})
-    error = await failure(client, streaming=False)
+    error = await failure(client)
     assert (error.kind, error.retry_after) == ("rate_limit", 12.0)
 
 
@@ -266,15 +250,6 @@ async def test_server_errors_give_up_after_the_bounded_attempts(
     assert "Gave up after 3 attempts" in error.message
     assert len(fake_gemini.requests) == 3
     assert fake_gemini.pending == 2
-
-
-async def test_generate_retries_server_errors_too(
-    client: GeminiClient, fake_gemini: FakeGemini
-) -> None:
-    fake_gemini.add_error(502, "Bad gateway")
-    fake_gemini.add_response("ok")
-    assert (await client.generate(QUESTION, system="s")).text == "ok"
-    assert len(fake_gemini.requests) == 2
 
 
 async def test_retries_back_off_exponentially() -> None:
@@ -351,15 +326,9 @@ async def test_error_event_mid_stream_is_mapped(
     assert len(fake_gemini.requests) == 1
 
 
-@pytest.mark.parametrize("streaming", [True, False])
-async def test_malformed_json_is_reported(
-    client: GeminiClient, fake_gemini: FakeGemini, streaming: bool
-) -> None:
-    if streaming:
-        fake_gemini.add_stream([{"raw_text": '{"candidates": [{"content": '}])
-    else:
-        fake_gemini.add_raw("<html>502 Bad Gateway</html>", status=200, content_type="text/html")
-    error = await failure(client, streaming=streaming)
+async def test_malformed_json_is_reported(client: GeminiClient, fake_gemini: FakeGemini) -> None:
+    fake_gemini.add_stream([{"raw_text": '{"candidates": [{"content": '}])
+    error = await failure(client)
     assert error.kind == "server"
     assert "could not read" in error.message
     assert "CHATDF_GEMINI_BASE_URL" in error.message
@@ -374,15 +343,11 @@ async def test_malformed_error_body_still_maps_by_status(
     assert "Too Many Requests" in error.message
 
 
-@pytest.mark.parametrize("streaming", [True, False])
 async def test_empty_candidates_are_an_empty_response(
-    client: GeminiClient, fake_gemini: FakeGemini, streaming: bool
+    client: GeminiClient, fake_gemini: FakeGemini
 ) -> None:
-    if streaming:
-        fake_gemini.add_stream([{"usage": (10, 0)}])
-    else:
-        fake_gemini.add_raw('{"candidates": [], "usageMetadata": {"promptTokenCount": 10}}')
-    error = await failure(client, streaming=streaming)
+    fake_gemini.add_stream([{"usage": (10, 0)}])
+    error = await failure(client)
     assert error.kind == "empty"
     assert "empty response" in error.message
 
@@ -404,7 +369,7 @@ async def test_blocked_prompt_is_a_safety_error(
     assert error.kind == "safety"
     assert "SAFETY" in error.message and "Rephrase" in error.message
     fake_gemini.add_stream([{"block_reason": "PROHIBITED_CONTENT"}])
-    assert (await failure(client, streaming=False)).kind == "safety"
+    assert (await failure(client)).kind == "safety"
 
 
 async def test_answer_stopped_for_safety_keeps_the_text_before(
@@ -454,7 +419,7 @@ async def test_the_key_never_appears_in_errors_or_logs(
     fake_gemini.add_stream([{"usage": (1, 0)}])
     fake_gemini.add_raw(f"not json {SECRET}")
     errors = [await failure(client) for _ in range(6)]
-    errors.append(await failure(client, streaming=False))
+    errors.append(await failure(client))
     kinds = [e.kind for e in errors]
     assert kinds == [
         "invalid_key",

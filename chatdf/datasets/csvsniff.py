@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
-from .errors import DatasetError
+from ..errors import DatasetError
 
 PREFIX_BYTES = 1 << 20
 """Bytes of a URL read to tell its format and infer its column types (1 MiB)."""
