@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.tpch_queries import TPCH_QUERIES
 from chatdf import ChatDF
 from tests.dialect.corpus import compare
-from tests.dialect.tpch import TPCH_QUERIES
 from tests.fake_gemini import TEST_API_KEY, FakeGemini
 
 pytestmark = pytest.mark.slow

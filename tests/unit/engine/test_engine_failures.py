@@ -158,7 +158,8 @@ async def test_close_leaves_no_worker_processes(
     engine = await make_engine(workers=2)
     running = asyncio.ensure_future(engine.run(SLOW_SQL, tables))
     await busy_worker(engine, running)
-    for _ in range(100):  # the second worker starts in the background
+    # The second worker starts in the background; a loaded CI box takes more than 5 s to spawn it.
+    for _ in range(600):
         if len(engine.worker_pids()) == 2:
             break
         await asyncio.sleep(0.05)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -199,6 +200,21 @@ async def test_expected_key_mode_rejects_other_keys_like_the_real_api(
     assert info.value.code == 400
     assert info.value.details["error"]["details"][0]["reason"] == "API_KEY_INVALID"
     assert fake_gemini.pending == 0  # nothing scripted was consumed either
+
+
+async def test_delayed_chunks_arrive_when_the_process_has_over_1024_fds(
+    fake_gemini: FakeGemini, sdk: genai.Client
+) -> None:
+    # VegaFusion (sysinfo) keeps a /proc file open per thread on the machine, so a kernel
+    # on a busy box holds more than 1024 fds; select() refuses those, and the fake crashed.
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        fake_gemini.add_stream(text_chunks("Hello world", n=3, delay=0.01))
+        chunks = await collect(sdk)
+    finally:
+        for fd in spare:
+            os.close(fd)
+    assert [c.text for c in chunks] == ["Hell", "o wo", "rld"]
 
 
 async def test_client_that_goes_away_mid_hang_is_recorded(

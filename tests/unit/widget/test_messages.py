@@ -39,6 +39,14 @@ def test_bad_messages_are_refused_with_the_reason(content, reason, request_id):
     assert bad.value.request_id == request_id
 
 
+def test_an_unknown_type_is_named_without_listing_every_request_type():
+    with pytest.raises(BadMessage) as bad:
+        parse_request({"id": "x", "type": "drop_tables" * 20})
+    # Short enough for the widget's 400-character error line, however many types there are.
+    assert bad.value.reason.startswith("type: unknown request type 'drop_tables")
+    assert "page" not in bad.value.reason and len(bad.value.reason) < 100
+
+
 def test_transcript_keeps_the_newest_messages_within_the_budget():
     messages = [{"id": str(i), "role": "user", "text": "x" * 1000} for i in range(200)]
     kept = fit_transcript(messages, budget=20_000)

@@ -1,4 +1,8 @@
-"""The 22 TPC-H queries (TPC-H specification, validation parameters), one line each."""
+"""The 22 TPC-H queries (TPC-H specification, validation parameters), one line each.
+
+Shared by bench/engine.py (`--only tpch`) and tests/dialect/test_tpch.py; the
+queries are the benchmark's published text with its validation parameters.
+"""
 
 TPCH_QUERIES = {
     "q1": "SELECT l_returnflag, l_linestatus, SUM(l_quantity) AS sum_qty, SUM(l_extendedprice) AS sum_base_price, SUM(l_extendedprice * (1 - l_discount)) AS sum_disc_price, SUM(l_extendedprice * (1 - l_discount) * (1 + l_tax)) AS sum_charge, AVG(l_quantity) AS avg_qty, AVG(l_extendedprice) AS avg_price, AVG(l_discount) AS avg_disc, COUNT(*) AS count_order FROM lineitem WHERE CAST(l_shipdate AS DATE) <= CAST('1998-12-01' AS DATE) - INTERVAL '90' DAY GROUP BY l_returnflag, l_linestatus ORDER BY l_returnflag, l_linestatus",
