@@ -239,19 +239,21 @@ def _reachable_strings_containing(root: object, needle: str, limit: int = 300_00
             types.CodeType)
     seen: set[int] = set()
     found: list[str] = []
-    stack = [root]
+    # Each entry carries the chain of types that led to it, so a failure says where.
+    stack: list[tuple[object, tuple[str, ...]]] = [(root, ())]
     while stack and len(seen) < limit:
-        item = stack.pop()
+        item, path = stack.pop()
         if id(item) in seen or isinstance(item, skip):
             continue
         seen.add(id(item))
         if isinstance(item, str):
             if needle in item:
-                found.append(item[:80])
+                found.append(f"{item[:80]!r} via {' > '.join(path)}")
             continue
         if isinstance(item, (bytes, bytearray)):
             if needle.encode() in item:
-                found.append(repr(item[:80]))
+                found.append(f"{item[:80]!r} via {' > '.join(path)}")
             continue
-        stack.extend(gc.get_referents(item))
+        below = (*path, type(item).__name__)
+        stack.extend((child, below) for child in gc.get_referents(item))
     return found
