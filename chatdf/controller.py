@@ -196,7 +196,14 @@ class Controller:
                 task.uncancel()
             stopped = True
         except ChatDFError as exc:
-            error = exc
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # A stop landed and tearing the stream down raised instead of the
+                # cancellation (a broken chunked read): the user stopped, nothing failed.
+                task.uncancel()
+                stopped = True
+            else:
+                error = exc
         finally:
             slow.cancel()
         return await self._finish(turn, question, stopped, error)
