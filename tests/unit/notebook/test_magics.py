@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 from pathlib import Path
 
@@ -211,7 +212,10 @@ def test_interrupting_a_question_stops_it_and_keeps_the_partial_answer(
     shell: InteractiveShell, gemini_env: FakeGemini
 ) -> None:
     gemini_env.add_hang(text_chunks("Partial answer", n=1, finish_reason=None), seconds=20)
-    # The kernel's interrupt is a KeyboardInterrupt in the main thread.
+    # The kernel's interrupt is a KeyboardInterrupt in the main thread. Python's own
+    # handler makes it one: an asyncio.Runner an earlier test left behind keeps its
+    # SIGINT handler installed, which swallows the first interrupt.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.0, _thread.interrupt_main)
     timer.start()
     try:
@@ -219,6 +223,7 @@ def test_interrupting_a_question_stops_it_and_keeps_the_partial_answer(
             shell.run_cell_magic("chatdf", "", "Tell me everything")
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert markdown_texts(shown.outputs)[-1] == "Partial answer\n\n_(stopped)_"
     chat = shell.run_line_magic("chatdf", "")
     assert not chat._busy  # the next question may start
