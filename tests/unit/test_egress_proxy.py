@@ -178,7 +178,10 @@ def test_an_idle_connection_makes_room_for_a_new_one(
     proxy = EgressProxy(egress, max_connections=2, idle_timeout=30.0)
     location = proxy.add(http_server.url("sample.parquet"), allow_private=True)
     port = int(urlsplit(location).port or 0)
-    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+    idle = []
+    for _ in range(2):
+        idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.2)  # so "idle the longest" is one of them, even on a loaded machine
     try:
         with urllib.request.urlopen(location, timeout=5) as response:
             assert response.status == 200
