@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .harness import expect, screenshot
@@ -31,7 +33,7 @@ def test_schema_privacy_shows_a_badge_in_every_width_and_theme(open_notebook, ch
     # As in a sidebar: the badge stays whole inside the header at 400 and 250 px.
     for width in (400, 250):
         widget.evaluate(f"el => {{ el.style.width = '{width}px'; }}")
-        expect(widget).to_have_class("chatdf chatdf--narrow")
+        expect(widget).to_have_class(re.compile(r"\bchatdf--narrow\b"))
         expect(badge).to_be_visible()
         label = badge.locator(".chatdf-privacy__label")
         expect(label).to_be_visible() if width == 400 else expect(label).to_be_hidden()

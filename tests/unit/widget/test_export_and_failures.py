@@ -144,7 +144,7 @@ def test_a_panic_during_a_question_ends_the_answer_with_an_error_not_the_widget(
     [answer] = [m for m in chat._messages if m["id"] == message_id]
     assert answer["status"] == "error" and answer["error"]["details"] == {"reason": "panic"}
     assert "arg_sort" in answer["error"]["message"]
-    assert any("the question failed" in r.message for r in caplog.records)
+    assert any("the question failed" in r.getMessage() for r in caplog.records)
 
     namespace["df_sales"] = pl.DataFrame({"amount": [1, 2]})
     fake_gemini.add_stream(text_chunks("Three."))
