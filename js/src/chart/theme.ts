@@ -21,14 +21,37 @@ export function isDark(el: HTMLElement): boolean {
   return lum !== null && lum < 0.2;
 }
 
+/**
+ * A colour variable as `rgb(r, g, b)`. The widget mixes some colours with
+ * `color-mix()`, which a custom property keeps unresolved and SVG's `fill`
+ * attribute does not understand (it draws black): the probe's computed colour
+ * painted on a 1×1 canvas gives plain sRGB bytes whatever the serialization.
+ */
+function resolveColor(el: HTMLElement, name: string, fallback: string): string {
+  const raw = getComputedStyle(el).getPropertyValue(name).trim();
+  if (!raw) return fallback;
+  if (/^(#|rgb)/.test(raw)) return raw;
+  const probe = document.createElement("span");
+  probe.style.cssText = `position:absolute;visibility:hidden;color:var(${name})`;
+  el.appendChild(probe);
+  const computed = getComputedStyle(probe).color;
+  probe.remove();
+  const ctx = document.createElement("canvas").getContext("2d");
+  if (!ctx) return fallback;
+  ctx.fillStyle = computed;
+  ctx.fillRect(0, 0, 1, 1);
+  const [r = 0, g = 0, b = 0] = ctx.getImageData(0, 0, 1, 1).data;
+  return `rgb(${r}, ${g}, ${b})`;
+}
+
 export function chartConfig(el: HTMLElement): Record<string, unknown> {
   const css = getComputedStyle(el);
   const v = (name: string, fallback: string) => css.getPropertyValue(name).trim() || fallback;
   const dark = isDark(el);
-  const fg = v("--chatdf-fg", dark ? "#e6e6e6" : "#1f2328");
-  const muted = v("--chatdf-fg-muted", dark ? "#b0b0b0" : "#57606a");
-  const border = v("--chatdf-border", dark ? "#5c5c5c" : "#c4c9cf");
-  const grid = v("--chatdf-border-soft", dark ? "#3a3a3a" : "#dde1e5");
+  const fg = resolveColor(el, "--chatdf-fg", dark ? "#e6e6e6" : "#1f2328");
+  const muted = resolveColor(el, "--chatdf-fg-muted", dark ? "#b0b0b0" : "#57606a");
+  const border = resolveColor(el, "--chatdf-border", dark ? "#5c5c5c" : "#c4c9cf");
+  const grid = resolveColor(el, "--chatdf-border-soft", dark ? "#3a3a3a" : "#dde1e5");
   const bg = getComputedStyle((el.closest(".chatdf") as HTMLElement | null) ?? el).backgroundColor || (dark ? "#111111" : "#ffffff");
   const font = v("--chatdf-font", "sans-serif");
   // Vega's default blue is 3.6:1 on JupyterLab's dark background; a lighter one reads better.
