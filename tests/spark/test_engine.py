@@ -206,7 +206,11 @@ def test_stop_and_timeout_interrupt_the_cluster(chat: ChatDF) -> None:
 
 def test_stop_during_ask_interrupts(chat: ChatDF, fake_gemini: FakeGemini) -> None:
     chat.add(pl.DataFrame({"i": list(range(20_000))}), name="a")
-    slow = "SELECT COUNT(*) AS n FROM a x CROSS JOIN a y CROSS JOIN a z WHERE x.i + y.i = z.i"
+    # No equality to hash on: the cluster must walk 8e12 rows, far past the 4 s stop.
+    slow = (
+        "SELECT COUNT(*) AS n FROM a x CROSS JOIN a y CROSS JOIN a z"
+        " WHERE (x.i * 31 + y.i * 17 + z.i) % 1000003 = 5"
+    )
     fake_gemini.add_stream([function_call("execute_sql", {"query": slow})])
     fake_gemini.add_stream(text_chunks("done"))
     timer = threading.Timer(4.0, chat._session.stop)
