@@ -191,7 +191,11 @@ def test_export_with_a_progress_bar_and_pyspark_code(
 
 def test_stop_and_timeout_interrupt_the_cluster(chat: ChatDF) -> None:
     chat.add(pl.DataFrame({"i": list(range(20_000))}), name="a")
-    slow = "SELECT COUNT(*) AS n FROM a x CROSS JOIN a y CROSS JOIN a z WHERE x.i + y.i = z.i"
+    # No equality to hash on: the cluster must walk 8e12 rows, far past the 3 s timeout.
+    slow = (
+        "SELECT COUNT(*) AS n FROM a x CROSS JOIN a y CROSS JOIN a z"
+        " WHERE (x.i * 31 + y.i * 17 + z.i) % 1000003 = 5"
+    )
     session = chat._session
     started = time.monotonic()
     with pytest.raises(QueryError) as caught:
