@@ -70,11 +70,14 @@ function initialWidth(
   return Math.min(cap, Math.max(56, Math.round(head), Math.round(chars * perChar + 18)));
 }
 
-/** In a narrow container (the 250 px sidebar) no first width exceeds half of it, so two columns show. */
+/** In a narrow container (the 250 px sidebar) no first width exceeds half of what the row
+ * numbers leave, so two whole columns show (a right-aligned number column cut in half
+ * shows no digits at all). */
 function widthCap(container: HTMLElement | null): number {
-  const width = container?.clientWidth ?? 0;
+  const width = (container?.clientWidth ?? 0) - MIN_ROW_NUMBER_WIDTH;
   return width > 0 ? Math.max(70, Math.min(MAX_INITIAL_WIDTH, Math.floor((width - 2) / 2))) : MAX_INITIAL_WIDTH;
 }
+const MIN_ROW_NUMBER_WIDTH = 36;
 const MAX_FIT_WIDTH = 480;
 
 interface Props {
@@ -210,7 +213,7 @@ export function DataGrid({ result, onRerun, actions }: Props) {
   const busy = !error && (!loaded || loaded.key !== wanted);
   const shownOffset = loaded?.header.offset ?? 0;
   const rowDigits = String(Math.max(1, shownOffset + (loaded?.rows.length ?? 0))).length;
-  const rowNumberWidth = Math.max(36, rowDigits * 8 + 18);
+  const rowNumberWidth = Math.max(MIN_ROW_NUMBER_WIDTH, rowDigits * 8 + 18);
 
   function go(p: number) {
     clickedAt.current = performance.now();
