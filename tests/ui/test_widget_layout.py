@@ -111,12 +111,7 @@ def test_sidebar_default_width_wraps_words_scrolls_tables_and_fills_height(
     overflow = widget.evaluate("el => el.scrollWidth - el.clientWidth")
     assert overflow <= 0, f"the widget overflows its width by {overflow} px"
     # The grid shows more than one column at 250 px.
-    grid = widget.locator(".chatdf-grid__scroll").last
-    visible = grid.evaluate(
-        """el => { const r = el.getBoundingClientRect();
-           return [...el.querySelectorAll("thead th")].filter((th) => {
-             const b = th.getBoundingClientRect(); return b.left >= r.left - 1 && b.right <= r.right + 1; }).length; }"""
-    )
+    visible = whole_grid_columns(widget)
     assert visible >= 2, f"only {visible} grid column fits at {width} px"
     # Lists use filled discs, as JupyterLab's Markdown does.
     assert widget.locator(".chatdf-md ul").last.evaluate("el => getComputedStyle(el).listStyleType") == "disc"
@@ -125,6 +120,28 @@ def test_sidebar_default_width_wraps_words_scrolls_tables_and_fills_height(
     assert abs(right_panel_width(page) - 400) < 30
     assert widget.evaluate(SPLIT_WORDS_JS) == []
     screenshot(page, "layout-sidebar-400-answer")
+
+    # A grid that loaded at 400 px still shows two whole columns when the sidebar goes back
+    # to 250 px: its first widths follow the container (they were fixed at first load).
+    script_answer(fake_gemini)
+    ask(widget, "And by sepal?")
+    expect(widget.locator(".chatdf-grid")).to_have_count(2, timeout=30_000)
+    expect(widget.locator(".chatdf-grid").last).to_contain_text("Showing 1–3 of 3 rows")
+    set_right_panel_width(page, 250)
+    expect(widget.locator(".chatdf-grid__scroll").last).to_be_visible()
+    page.wait_for_timeout(300)  # a ResizeObserver round
+    visible = whole_grid_columns(widget)
+    screenshot(page, "layout-sidebar-400-then-250-answer")
+    assert visible >= 2, f"only {visible} grid column fits after narrowing to 250 px"
+
+
+def whole_grid_columns(widget) -> int:
+    """How many of the last grid's data columns (not the row numbers) have their header wholly on screen."""
+    return widget.locator(".chatdf-grid__scroll").last.evaluate(
+        """el => { const r = el.getBoundingClientRect();
+           return [...el.querySelectorAll("thead th:not(.chatdf-grid__rownum)")].filter((th) => {
+             const b = th.getBoundingClientRect(); return b.left >= r.left - 1 && b.right <= r.right + 1; }).length; }"""
+    )
 
 
 def test_every_text_reaches_aa_contrast_in_light_and_dark(open_notebook, chatdf_setup, fake_gemini: FakeGemini):

@@ -10,6 +10,7 @@ import { ChatInput } from "./ChatInput";
 import { KeyEntry } from "./KeyEntry";
 import { AssistantMessage, UserMessage } from "./Message";
 import { EXAMPLE_QUESTIONS, suggestQuestions } from "./suggestions";
+import { Follow } from "./follow";
 
 /** Shown under the box and by the disabled example questions while there is no key. */
 export const NO_KEY = "Questions need a Gemini API key: paste one below.";
@@ -107,7 +108,7 @@ export function ChatPanel({ narrow = false, onShowDatasets }: Props) {
   const [draft, setDraft] = useState("");
   const [, setTick] = useState(0);
   const list = useRef<HTMLDivElement>(null);
-  const pinned = useRef(true);
+  const follow = useRef(new Follow()).current;
   const [showJump, setShowJump] = useState(false);
 
   // Streamed tokens are not synced state: re-render when the live turn changes.
@@ -118,7 +119,7 @@ export function ChatPanel({ narrow = false, onShowDatasets }: Props) {
   const empty = messages.length === 0;
   useLayoutEffect(() => {
     const el = list.current;
-    if (el && pinned.current && !empty) el.scrollTop = el.scrollHeight;
+    if (el && !empty) follow.follow(el);
   });
 
   // A grid or chart grows after its rows arrive, without a render here: keep following then too.
@@ -126,9 +127,7 @@ export function ChatPanel({ narrow = false, onShowDatasets }: Props) {
     const el = list.current;
     const content = el?.firstElementChild;
     if (!el || !content || empty || typeof ResizeObserver === "undefined") return;
-    const observer = new ResizeObserver(() => {
-      if (pinned.current) el.scrollTop = el.scrollHeight;
-    });
+    const observer = new ResizeObserver(() => follow.follow(el));
     observer.observe(content);
     return () => observer.disconnect();
   }, [empty]);
@@ -136,21 +135,19 @@ export function ChatPanel({ narrow = false, onShowDatasets }: Props) {
   function onScroll() {
     const el = list.current;
     if (!el) return;
-    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-    pinned.current = atBottom;
-    setShowJump(!atBottom);
+    setShowJump(!follow.onScroll(el));
   }
 
   function jump() {
     const el = list.current;
     if (!el) return;
-    pinned.current = true;
+    follow.pin();
     el.scrollTo({ top: el.scrollHeight, behavior: "smooth" });
     setShowJump(false);
   }
 
   async function ask(question: string) {
-    pinned.current = true;
+    follow.pin();
     try {
       await api.ask(question);
       setDraft("");

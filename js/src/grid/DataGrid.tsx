@@ -78,6 +78,41 @@ function widthCap(container: HTMLElement | null): number {
   return width > 0 ? Math.max(70, Math.min(MAX_INITIAL_WIDTH, Math.floor((width - 2) / 2))) : MAX_INITIAL_WIDTH;
 }
 const MIN_ROW_NUMBER_WIDTH = 36;
+
+/** Keep the first widths fitted to the container as it is resized (the sidebar narrowed after
+ * the rows loaded): a column the reader has not sized follows the cap; a dragged or fitted one
+ * keeps its width. */
+function useFollowContainerWidth(
+  rootRef: { current: HTMLElement | null },
+  table: { getAllLeafColumns: () => { id: string; getSize: () => number }[]; setColumnSizing: (u: (old: Record<string, number>) => Record<string, number>) => void },
+  natural: number[],
+) {
+  const [cap, setCap] = useState<number | null>(null);
+  // Re-attached only when the grid's root element changes (it is absent while "gone").
+  useEffect(() => {
+    const el = rootRef.current;
+    if (!el || typeof ResizeObserver === "undefined") return;
+    const observer = new ResizeObserver(() => setCap(widthCap(el)));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [rootRef.current]);
+  // The width each column was last given automatically; a different size means the reader's.
+  const given = useMemo(() => new Map<string, number>(), [table]);
+  useEffect(() => {
+    if (cap === null) return;
+    const next: Record<string, number> = {};
+    for (const column of table.getAllLeafColumns()) {
+      const size = column.getSize();
+      const auto = given.get(column.id) ?? size;
+      const want = Math.min(natural[Number(column.id)] ?? size, cap);
+      given.set(column.id, auto);
+      if (size !== auto || want === size) continue;
+      next[column.id] = want;
+      given.set(column.id, want);
+    }
+    if (Object.keys(next).length) table.setColumnSizing((old) => ({ ...old, ...next }));
+  }, [cap, table]);
+}
 const MAX_FIT_WIDTH = 480;
 
 interface Props {
@@ -171,13 +206,21 @@ export function DataGrid({ result, onRerun, actions }: Props) {
     [loaded],
   );
   const columnsKey = loaded ? JSON.stringify(loaded.header.columns) : "";
+  // Each column's width for its header and first page, before the container's cap.
+  const natural = useMemo(
+    () =>
+      (loaded?.header.columns ?? []).map((c, i) =>
+        initialWidth(c.name, c.dtype, c.friendly, loaded?.rows ?? [], i, formats[i]!),
+      ),
+    [columnsKey],
+  );
   const columns = useMemo<ColumnDef<typeof features, Row>[]>(
     () =>
       (loaded?.header.columns ?? []).map((c, i) => ({
         id: String(i),
         header: c.name,
         accessorFn: (row: Row) => row[i],
-        size: initialWidth(c.name, c.dtype, c.friendly, loaded?.rows ?? [], i, formats[i]!, widthCap(rootRef.current)),
+        size: Math.min(natural[i]!, widthCap(rootRef.current)),
         minSize: MIN_WIDTH,
         meta: c,
       })),
@@ -192,6 +235,7 @@ export function DataGrid({ result, onRerun, actions }: Props) {
     const subscription = table.store.subscribe(() => setTick((n) => n + 1));
     return () => subscription.unsubscribe();
   }, [table]);
+  useFollowContainerWidth(rootRef, table, natural);
   table.setOptions((old) => ({ ...old, data: loaded?.rows ?? [] }));
 
   if (!result.id || (error && isResultGone(error.details))) {
