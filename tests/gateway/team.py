@@ -22,13 +22,17 @@ from chatdf.gateway.app import create_app
 from chatdf.gateway.cli import main as gateway_cli
 from chatdf.gateway.ratelimit import RateLimits
 from chatdf.gateway.settings import GatewaySettings
-from tests.fake_gemini import TEST_API_KEY as TEAM_KEY
 from tests.fake_gemini import FakeGemini
 from tests.gateway.browser import Browser
 from tests.gateway.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeProvider
 from tests.gateway.servers import UvicornThread
 
 __all__ = ["TEAM_KEY", "Recorder", "Team", "start_team"]
+
+# Only the gateway holds this key. It differs from the fake Gemini's usual test key, which
+# other tests' chats in this process hold, so a search of the kernel's memory for it finds
+# the gateway's key only if it really leaked.
+TEAM_KEY = "chatdf-FAKE-team-key-held-only-by-the-gateway"
 
 
 class Recorder:
