@@ -4,7 +4,8 @@
  * handler is `ChatDF._on_<type>`: a field the kernel would refuse does not compile.
  */
 import type { ConversationItem, Dataset, DatasetCard, ResultRef } from "./model";
-import type { Reply, RpcClient } from "./rpc";
+import type { ChartHeader } from "./chart/api";
+import type { Reply, RequestOptions, RpcClient } from "./rpc";
 import type { RequestParams, RequestType, SortSpec } from "./wire.gen";
 
 export type { SortSpec };
@@ -58,7 +59,7 @@ export interface PageHeader {
   bytes: number;
 }
 
-/** Long enough for a slow URL or a sort of ten million rows. */
+/** Long enough for a slow URL or a sort of ten million rows (or binning them for a chart). */
 const SLOW_MS = 120_000;
 
 export class Api {
@@ -70,6 +71,11 @@ export class Api {
       const reply = await this.rpc.request<T>(type, { ...params }, timeoutMs ? { timeoutMs } : {});
       return reply.result;
     };
+  }
+
+  /** The same check for a reply that carries buffers (pages, downloads, charts): the whole `Reply`. */
+  #reply<T>(): <K extends RequestType>(type: K, params: RequestParams<K>, options?: RequestOptions) => Promise<Reply<T>> {
+    return (type, params, options) => this.rpc.request<T>(type, { ...params }, options);
   }
 
   sync = () => this.#call<{ busy: boolean }>()("sync", {});
@@ -101,15 +107,20 @@ export class Api {
     filters: FilterSpec[] = [],
     signal?: AbortSignal,
   ): Promise<Reply<PageHeader>> {
-    return this.rpc.request<PageHeader>("page", { result_id: resultId, offset, limit, sort, filters }, { timeoutMs: SLOW_MS, signal });
+    return this.#reply<PageHeader>()("page", { result_id: resultId, offset, limit, sort, filters }, { timeoutMs: SLOW_MS, signal });
   }
   summary = (resultId: string, column: string, filters: FilterSpec[]) =>
     this.#call<ColumnSummary>()("summary", { result_id: resultId, column, filters }, SLOW_MS);
   copyAll = (resultId: string, sort: SortSpec | null, filters: FilterSpec[]) =>
     this.#call<CopyAllReply>()("copy_all", { result_id: resultId, sort, filters }, SLOW_MS);
   download(resultId: string, format: "csv" | "parquet", offset: number, sort: SortSpec | null, filters: FilterSpec[]) {
-    return this.rpc.request<DownloadChunk>("download", { result_id: resultId, format, offset, sort, filters }, { timeoutMs: SLOW_MS });
+    return this.#reply<DownloadChunk>()("download", { result_id: resultId, format, offset, sort, filters }, { timeoutMs: SLOW_MS });
   }
+  /** A kept chart (the model's, by the id in its message): the spec with its data in the buffer. */
+  chart = (chartId: string) => this.#reply<ChartHeader>()("chart", { chart_id: chartId }, { timeoutMs: SLOW_MS });
+  /** The user's own spec over a kept result, checked and bound by the kernel (no model call). */
+  drawChart = (resultId: string, spec: Record<string, unknown>) =>
+    this.#reply<ChartHeader>()("draw_chart", { result_id: resultId, spec }, { timeoutMs: SLOW_MS });
   code = (resultId: string) => this.#call<{ code: string }>()("code", { result_id: resultId }, SLOW_MS);
   runSql = (sql: string, messageId: string | null) =>
     this.#call<ResultRef & { elapsed_ms: number }>()("run_sql", { sql, message_id: messageId }, SLOW_MS);

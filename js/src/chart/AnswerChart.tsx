@@ -60,7 +60,7 @@ export function AnswerChart({ chart, result, building, onStopBuilding }: Props) 
   useEffect(() => {
     if (!chart?.id || building) return;
     let gone = false;
-    fetchChart(api.rpc, chart.id).then(
+    fetchChart(api, chart.id).then(
       (got) => !gone && setDrawn(got),
       (err) => !gone && setProblem(message(err)),
     );
@@ -94,7 +94,7 @@ export function AnswerChart({ chart, result, building, onStopBuilding }: Props) 
     if (!building || !choice || !columns || !result?.id) return;
     let gone = false;
     setProblem(null);
-    drawChart(api.rpc, result.id, toSpec(choice, columns)).then(
+    drawChart(api, result.id, toSpec(choice, columns)).then(
       (got) => !gone && setDrawn(got),
       (err) => !gone && setProblem(message(err)),
     );
@@ -123,7 +123,7 @@ export function AnswerChart({ chart, result, building, onStopBuilding }: Props) 
     setRunning(true);
     setProblem(null);
     try {
-      setDrawn(await drawChart(api.rpc, resultId, spec as Record<string, unknown>));
+      setDrawn(await drawChart(api, resultId, spec as Record<string, unknown>));
     } catch (err) {
       setProblem(message(err));
     } finally {

@@ -3,7 +3,8 @@
  * the whole Vega-Lite spec, data inline, as UTF-8 JSON in one buffer (at most
  * CHATDF_CHART_MAX_ROWS rows, reduced in the kernel for large results).
  */
-import type { Reply, RpcClient } from "../rpc";
+import type { Api } from "../requests";
+import type { Reply } from "../rpc";
 
 /** The JSON part of a chart reply (`ChartRecord.summary()` plus the spec without data). */
 export interface ChartHeader {
@@ -26,9 +27,6 @@ export interface DrawnChart {
   spec: Record<string, unknown>;
 }
 
-/** Binning ten million rows in the kernel takes a moment. */
-const CHART_MS = 120_000;
-
 function decode(reply: Reply<ChartHeader>): DrawnChart {
   const [buffer] = reply.buffers;
   if (!buffer) throw new Error("The kernel sent a chart without its data.");
@@ -37,11 +35,11 @@ function decode(reply: Reply<ChartHeader>): DrawnChart {
 }
 
 /** A chart the kernel keeps (the model's, by the id in the message). */
-export async function fetchChart(rpc: RpcClient, chartId: string): Promise<DrawnChart> {
-  return decode(await rpc.request<ChartHeader>("chart", { chart_id: chartId }, { timeoutMs: CHART_MS }));
+export async function fetchChart(api: Api, chartId: string): Promise<DrawnChart> {
+  return decode(await api.chart(chartId));
 }
 
 /** The user's own spec over a kept result, checked and bound by the kernel (no model call). */
-export async function drawChart(rpc: RpcClient, resultId: string, spec: Record<string, unknown>): Promise<DrawnChart> {
-  return decode(await rpc.request<ChartHeader>("draw_chart", { result_id: resultId, spec }, { timeoutMs: CHART_MS }));
+export async function drawChart(api: Api, resultId: string, spec: Record<string, unknown>): Promise<DrawnChart> {
+  return decode(await api.drawChart(resultId, spec));
 }
