@@ -142,6 +142,15 @@ class QueryResult(BaseModel):
         return self._file
 
     @property
+    def polars_schema(self) -> pl.Schema:
+        """Column names and Polars types, without reading a row (a cluster's result
+        answers from the first rows it keeps; ``data`` would pull them all)."""
+        if self._file is not None:
+            return self._file.schema
+        assert self._frame is not None
+        return self._frame.schema
+
+    @property
     def nbytes(self) -> int:
         """Its size: the result file's bytes, else the frame's estimated size."""
         if self._file is not None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,8 +55,20 @@ class ColumnFilter:
     value: str | float | int | bool | None = None
 
 
-def where_for(result: QueryResult, filters: list[ColumnFilter]) -> pl.Expr | None:
-    """One boolean expression for all ``filters`` (AND), or None for none.
+@dataclass(frozen=True)
+class CheckedFilter:
+    """A filter checked against the result: its column's position and type, and the value
+    parsed as that type. Each engine builds its own condition from these."""
+
+    position: int
+    column: str
+    op: FilterOp
+    dtype: pl.DataType
+    value: Any = None
+
+
+def check_filters(result: QueryResult, filters: list[ColumnFilter]) -> list[CheckedFilter]:
+    """``filters`` checked against ``result``'s columns and types.
 
     Raises
     ------
@@ -65,7 +77,13 @@ def where_for(result: QueryResult, filters: list[ColumnFilter]) -> pl.Expr | Non
         not in the result, ``bad_filter`` when the value does not fit the column's
         type or the comparison does not apply to it.
     """
-    conditions = [_condition(result, f) for f in filters]
+    return [_check(result, f) for f in filters]
+
+
+def where_for(result: QueryResult, filters: list[ColumnFilter]) -> pl.Expr | None:
+    """One Polars boolean expression for all ``filters`` (AND), or None for none
+    (errors as :func:`check_filters`)."""
+    conditions = [_condition(f) for f in check_filters(result, filters)]
     if not conditions:
         return None
     combined = conditions[0]
@@ -74,7 +92,7 @@ def where_for(result: QueryResult, filters: list[ColumnFilter]) -> pl.Expr | Non
     return combined
 
 
-def _condition(result: QueryResult, spec: ColumnFilter) -> pl.Expr:
+def _check(result: QueryResult, spec: ColumnFilter) -> CheckedFilter:
     names = [c.name for c in result.columns]
     if spec.column not in names:
         raise QueryError(
@@ -83,22 +101,29 @@ def _condition(result: QueryResult, spec: ColumnFilter) -> pl.Expr:
             details={"reason": "unknown_column", "column": spec.column},
         )
     position = names.index(spec.column)
-    column = pl.nth(position)
     dtype = _dtypes(result)[position]
+    checked = CheckedFilter(position, spec.column, spec.op, dtype)
+    if spec.op in ("is_null", "not_null"):
+        return checked
+    if spec.value is None or spec.value == "":
+        raise _bad(spec, "give a value to compare with")
+    if spec.op == "contains":
+        return replace(checked, value=str(spec.value).lower())
+    if spec.op in _ORDERED_OPS and not (dtype.is_numeric() or dtype.is_temporal() or dtype == pl.String):
+        raise _bad(spec, f"{dtype} values cannot be compared with < or >")
+    return replace(checked, value=_typed(spec, dtype))
+
+
+def _condition(spec: CheckedFilter) -> pl.Expr:
+    column = pl.nth(spec.position)
     if spec.op == "is_null":
         return column.is_null()
     if spec.op == "not_null":
         return column.is_not_null()
-    if spec.value is None or spec.value == "":
-        raise _bad(spec, "give a value to compare with")
     if spec.op == "contains":
-        text = column if dtype == pl.String else _display(position, spec.column, dtype)
-        needle = str(spec.value).lower()
-        return text.str.to_lowercase().str.contains(needle, literal=True).fill_null(False)
-    if spec.op in _ORDERED_OPS and not (dtype.is_numeric() or dtype.is_temporal() or dtype == pl.String):
-        raise _bad(spec, f"{dtype} values cannot be compared with < or >")
-    value = _typed(spec, dtype)
-    literal = pl.lit(value, dtype=dtype)
+        text = column if spec.dtype == pl.String else _display(spec.position, spec.column, spec.dtype)
+        return text.str.to_lowercase().str.contains(spec.value, literal=True).fill_null(False)
+    literal = pl.lit(spec.value, dtype=spec.dtype)
     compare = {
         "eq": column.eq(literal),
         "ne": column.ne(literal),
@@ -133,9 +158,7 @@ def _bad(spec: ColumnFilter, why: str) -> QueryError:
 
 
 def _dtypes(result: QueryResult) -> list[pl.DataType]:
-    file = result.file
-    schema = file.schema if file is not None else result.data.schema
-    return list(schema.values())
+    return list(result.polars_schema.values())
 
 
 def _lazy(result: QueryResult) -> pl.LazyFrame:
@@ -349,8 +372,12 @@ class ResultTools:
         filters = [ColumnFilter(f.column, f.op, f.value) for f in request.filters]
         return result, (sort.column, sort.descending) if sort else None, where_for(result, filters)
 
-    def where(self, request: Any) -> pl.Expr | None:
-        """The page request's filters as one expression (checked against the result)."""
+    def where(self, request: Any) -> pl.Expr | list[CheckedFilter] | None:
+        """The page request's filters, checked against the result: one Polars expression,
+        or for a result on a cluster the checked filters its engine turns into its own."""
+        result = self._session.result(request.result_id)
+        if result.remote:
+            return check_filters(result, [ColumnFilter(f.column, f.op, f.value) for f in request.filters])
         return self._view(request)[2]
 
     async def summary(self, request: Any) -> dict[str, Any]:

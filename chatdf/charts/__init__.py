@@ -205,9 +205,7 @@ def chart_payload(record: ChartRecord) -> dict[str, Any]:
 
 def _schema(source: Any) -> dict[str, pl.DataType]:
     if isinstance(source, QueryResult):
-        if source.file is not None:
-            return dict(source.file.schema)
-        return dict(source.data.schema)
+        return dict(source.polars_schema)  # reads no rows, even on a cluster
     return dict(source.schema)
 
 

@@ -288,3 +288,85 @@ def test_whole_result_grid_actions_say_the_rows_stay_on_the_cluster(chat: ChatDF
     # The grid's own paging still works on the same result.
     page = session.call(session.page(result.id, offset=0, limit=10))
     assert page.total_rows == 3
+
+
+FILTERS = [
+    [{"column": "region", "op": "eq", "value": "north"}],
+    [{"column": "amount", "op": "gt", "value": "25"}, {"column": "region", "op": "ne", "value": "east"}],
+    [{"column": "region", "op": "contains", "value": "OUT"}],
+    [{"column": "day", "op": "le", "value": "2024-01-03"}],
+    [{"column": "note", "op": "is_null"}],
+    [{"column": "note", "op": "not_null"}, {"column": "amount", "op": "lt", "value": 45}],
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=lambda f: "+".join(x["op"] for x in f))
+def test_grid_filters_run_on_the_cluster_with_polars_answers(
+    spark_remote: str, filters: list[dict[str, object]]
+) -> None:
+    # The grid's filter row on a cluster result: the same checked filters, run there,
+    # give the rows and the filtered count the Polars engine gives for the same data.
+    from chatdf.messages import parse_request
+    from chatdf.result_tools import ResultTools
+
+    # More rows than a cluster result keeps in the kernel (200), and more than this chat may
+    # pull into it (300): checking and running the filters must not read them here.
+    chat = ChatDF(engine="spark", spark_remote=spark_remote, export_max_rows=300)
+    frame = pl.concat([SALES] * 100).with_columns(
+        pl.col("day").str.to_date(),
+        note=pl.Series(["a", None, "b", None, "c", "d"] * 100),
+        k=pl.int_range(600),
+    )
+    local = ChatDF(workers=1)
+    try:
+        answers = []
+        for each in (chat, local):
+            each.add(frame, name="sales")
+            session = each._session
+            result = session.call(session.run_sql("SELECT * FROM sales"))
+            request = parse_request(
+                {"id": "p1", "type": "page", "result_id": result.id, "offset": 0, "limit": 50,
+                 "sort": {"column": "k", "descending": True}, "filters": filters}
+            )
+            page = session.call(
+                session.page(result.id, 0, 50, ("k", True), ResultTools(session).where(request))
+            )
+            answers.append((page.total_rows, pl.read_ipc_stream(page.ipc).to_dicts()))
+        assert answers[0] == answers[1]
+        assert 0 < answers[0][0] < frame.height  # each filter keeps some rows and drops some
+    finally:
+        local.close()
+        chat.close()
+
+
+def test_a_bad_grid_filter_on_the_cluster_is_the_same_clear_error(chat: ChatDF) -> None:
+    from chatdf.messages import parse_request
+    from chatdf.result_tools import ResultTools
+
+    chat.add(SALES, name="sales")
+    session = chat._session
+    result = session.call(session.run_sql("SELECT * FROM sales"))
+    request = parse_request(
+        {"id": "p1", "type": "page", "result_id": result.id, "offset": 0, "limit": 50,
+         "filters": [{"column": "amount", "op": "gt", "value": "lots"}]}
+    )
+    with pytest.raises(QueryError, match="'lots' is not a Int64 value") as bad:
+        ResultTools(session).where(request)
+    assert bad.value.details["reason"] == "bad_filter"
+
+
+def test_a_chart_of_a_cluster_result_uses_every_row_not_the_first_ones(chat: ChatDF) -> None:
+    # The kernel keeps a cluster result's first 200 rows; a chart drawn from those would
+    # look right and be wrong. Its data is the whole result (pulled, capped), as with Polars.
+    frame = pl.concat([SALES] * 100)  # 600 rows
+    chat.add(frame, name="sales")
+    session = chat._session
+    result = session.call(session.run_sql("SELECT region, amount FROM sales"))
+    assert result.total_rows == 600 and result.remote
+    spec = {"mark": "bar", "encoding": {"x": {"field": "region", "type": "nominal"},
+                                        "y": {"aggregate": "sum", "field": "amount", "type": "quantitative"}}}
+    chart = chat.chart(spec, result=result.id).to_dict()
+    rows = chart["datasets"][chart["data"]["name"]]
+    assert len(rows) == 600
+    drawn = pl.DataFrame(rows).group_by("region").agg(pl.col("amount").sum()).sort("region")
+    assert drawn.to_dicts() == frame.group_by("region").agg(pl.col("amount").sum()).sort("region").to_dicts()

@@ -31,6 +31,8 @@ class SparkResult(QueryResult):
     _df: Any = PrivateAttr(default=None)
     _engine: Any = PrivateAttr(default=None)
     _spark_sql: str = PrivateAttr(default="")
+    _counts: dict[str, int] = PrivateAttr(default_factory=dict)
+    """Row counts of the grid's filtered views, by filters (each is a job on the cluster)."""
 
     @classmethod
     def on_cluster(
@@ -94,37 +96,37 @@ class SparkResult(QueryResult):
     async def page_rows(
         self, offset: int, limit: int, sort: list[tuple[int, bool]], where: Any = None
     ) -> tuple[pl.DataFrame, int]:
-        if where is not None:
-            raise QueryError(
-                "Filtering the grid is not available for Spark results yet; add a WHERE clause "
-                "to the SQL instead.",
-                "validation",
-                details={"reason": "unsupported_on_spark"},
-            )
+        """A page sorted and filtered on the cluster; ``where`` is the grid's checked
+        filters (:class:`chatdf.result_tools.CheckedFilter`), counted there too."""
         head = self._frame
         assert head is not None
-        offset = max(0, min(offset, self.total_rows))
-        if not sort and offset + limit <= head.height:
-            return head.slice(offset, limit), self.total_rows
+        filters = list(where or [])
+        if not sort and not filters and offset + limit <= head.height:
+            return head.slice(max(0, offset), limit), self.total_rows
         df = self._alive()
         names = df.columns
+        engine = self._engine
+        key = repr(filters)
 
-        def page(_session: Any) -> pl.DataFrame:
-            ordered = df
+        def page(_session: Any) -> tuple[pl.DataFrame, int]:
+            from pyspark.sql import functions as F
+
+            view = df
+            if filters:
+                view = view.filter(_spark_condition(F, names, filters))
+            total = self._counts.get(key)
+            if total is None:
+                total = self._counts[key] = view.count() if filters else self.total_rows
             if sort:
-                from pyspark.sql import functions as F
-
                 keys = [
                     (F.col(_quoted(names[i])).desc_nulls_last() if desc else F.col(_quoted(names[i])).asc_nulls_last())
                     for i, desc in sort
                 ]
-                ordered = df.orderBy(*keys)
-            table = ordered.offset(offset).limit(limit).toArrow()
-            return _to_polars(table)
+                view = view.orderBy(*keys)
+            start = max(0, min(offset, total))
+            return _to_polars(view.offset(start).limit(limit).toArrow()), total
 
-        engine = self._engine
-        rows = await engine.connection.call(page, timeout=engine.timeout, what="The page")
-        return rows, self.total_rows
+        return await engine.connection.call(page, timeout=engine.timeout, what="The page")
 
     def export(self, to: str) -> Any:
         """``polars`` / ``pandas`` rows (with a progress bar), or the Connect DataFrame for ``spark``."""
@@ -176,6 +178,34 @@ class SparkResult(QueryResult):
                 details={"reason": "evicted", "sql": self.sql},
             )
         return self._df
+
+
+def _spark_condition(F: Any, names: list[str], filters: list[Any]) -> Any:
+    """The grid's checked filters as one Spark column (AND), with Polars' meanings: a
+    comparison with null is false, ``contains`` is case-insensitive text search."""
+    combined = None
+    for spec in filters:
+        column = F.col(_quoted(names[spec.position]))
+        if spec.op == "is_null":
+            condition = column.isNull()
+        elif spec.op == "not_null":
+            condition = column.isNotNull()
+        else:
+            if spec.op == "contains":
+                test = F.lower(column.cast("string")).contains(spec.value)
+            else:
+                value = F.lit(spec.value)
+                test = {
+                    "eq": column == value,
+                    "ne": column != value,
+                    "gt": column > value,
+                    "ge": column >= value,
+                    "lt": column < value,
+                    "le": column <= value,
+                }[spec.op]
+            condition = F.coalesce(test, F.lit(False))
+        combined = condition if combined is None else combined & condition
+    return combined
 
 
 def _quoted(name: str) -> str:
