@@ -363,7 +363,7 @@ class ResultTools:
             # copy or download of those would look whole and be wrong.
             raise QueryError(
                 f"{_REMOTE_ACTIONS.get(request.type, 'This')} is not available for results "
-                "that stay on the Spark cluster. Page and sort them in the grid, aggregate "
+                "that stay on the Spark cluster. Page, sort and filter them in the grid, aggregate "
                 'with SQL, or bring them into the notebook with chat.export(name, result, to="polars").',
                 "validation",
                 details={"reason": "remote_result"},

@@ -535,6 +535,8 @@ function ColumnPanel({ resultId, column, filters, sort, onSort, onFilter, onClos
   const { api } = useWidget();
   const [summary, setSummary] = useState<ColumnSummary | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  // A result kept on a cluster has no summary by design: a note, not an error.
+  const [unavailable, setUnavailable] = useState<string | null>(null);
   const ordered = ["Integer", "Decimal", "Date", "Timestamp"].includes(column.friendly);
   const existing = filters.find((f) => f.column === column.name);
   const [op, setOp] = useState<FilterSpec["op"]>(existing?.op ?? (ordered ? "ge" : "contains"));
@@ -544,7 +546,11 @@ function ColumnPanel({ resultId, column, filters, sort, onSort, onFilter, onClos
     let current = true;
     api.summary(resultId, column.name, filters).then(
       (s) => current && setSummary(s),
-      (err: unknown) => current && setProblem(err instanceof Error ? err.message : String(err)),
+      (err: unknown) => {
+        if (!current) return;
+        if (err instanceof RpcError && err.details?.reason === "remote_result") setUnavailable(err.message);
+        else setProblem(err instanceof Error ? err.message : String(err));
+      },
     );
     return () => {
       current = false;
@@ -568,7 +574,12 @@ function ColumnPanel({ resultId, column, filters, sort, onSort, onFilter, onClos
         </button>
       </header>
       {problem ? <p class="chatdf-field-error" role="alert">{problem}</p> : null}
-      {summary ? <SummaryView summary={summary} /> : problem ? null : <p class="chatdf-grid__muted">Summarizing all rows…</p>}
+      {unavailable ? <p class="chatdf-grid__muted">{unavailable}</p> : null}
+      {summary ? (
+        <SummaryView summary={summary} />
+      ) : problem || unavailable ? null : (
+        <p class="chatdf-grid__muted">Summarizing all rows…</p>
+      )}
       <div class="chatdf-grid__panel-row" role="group" aria-label="Sort">
         <button type="button" class="chatdf-btn chatdf-btn--quiet chatdf-btn--small" aria-pressed={sorted === "asc"} onClick={() => onSort({ column: column.name, descending: false })}>
           <Icon name="sort-asc" /> Ascending
