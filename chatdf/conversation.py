@@ -22,8 +22,11 @@ from .store import MAX_PREVIEW_ROWS, MessageRecord, NewMessage, ResultPreview
 log = logging.getLogger("chatdf.conversation")
 
 
-def messages_for(exchange: Exchange, answer: Answer, result: QueryResult | None) -> list[NewMessage]:
-    """The stored messages of one finished (or stopped, or failed) turn."""
+def messages_for(
+    exchange: Exchange, answer: Answer, result: QueryResult | None, answer_id: str | None = None
+) -> list[NewMessage]:
+    """The stored messages of one finished (or stopped, or failed) turn; the answer is
+    stored under ``answer_id`` (the id the widget shows) when given."""
     status: Literal["complete", "stopped", "error"] = (
         "stopped" if answer.stopped else "error" if answer.error else "complete"
     )
@@ -47,6 +50,7 @@ def messages_for(exchange: Exchange, answer: Answer, result: QueryResult | None)
         content = answer.error["message"]
     messages.append(
         NewMessage(
+            id=answer_id,
             role="assistant",
             content=content,
             sql_query=answer.sql[-1] if answer.sql else None,

@@ -277,6 +277,17 @@ class DrawChart(_Request):
     type: Literal["draw_chart"]
     result_id: Id
     spec: dict[str, Any]
+    message_id: Id | None = None
+    """The answer the chart is drawn under: it becomes that answer's saved chart."""
+
+
+class SetAnswerChart(_Request):
+    """Give the answer ``message_id`` a kept chart back (``chart_id``), or none: closing
+    "Chart this" restores the chart the answer had before, in view and in its saved copy."""
+
+    type: Literal["set_answer_chart"]
+    message_id: Id
+    chart_id: Id | None = None
 
 
 class RunSql(_Request):
@@ -349,6 +360,7 @@ Request = Annotated[
     | Code
     | Chart
     | DrawChart
+    | SetAnswerChart
     | RunSql
     | Export
     | NewChat

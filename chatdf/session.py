@@ -153,6 +153,7 @@ class Session:
         if self.account is not None:
             await self._checked(self.account.check_ready())  # raises: signed out, revoked, limit
         self._turn = asyncio.current_task()
+        answer_id = self.turns.message_id  # the id the transcript shows; the store keeps it
         try:
             await self.registry.sync_notebook()  # the prompt shows notebook frames as they are now
             try:
@@ -169,7 +170,7 @@ class Session:
         if conversation_id == self.conversation_id:  # not left for another one meanwhile
             self.history.append(exchange)
         result = self.results.get(answer.result_id) if answer.result_id else None
-        await self._save_turn(conversation_id, exchange, answer, result)
+        await self._save_turn(conversation_id, exchange, answer, result, answer_id)
         if failed_outright(answer) and exchange.error is not None:
             raise exchange.error
         return answer
@@ -253,10 +254,21 @@ class Session:
         return self.conversation_id
 
     async def _save_turn(
-        self, conversation_id: str, exchange: Exchange, answer: Answer, result: QueryResult | None
+        self,
+        conversation_id: str,
+        exchange: Exchange,
+        answer: Answer,
+        result: QueryResult | None,
+        answer_id: str | None = None,
     ) -> None:
         """Store the turn; a store failure is logged and the answer is still returned."""
-        messages = messages_for(exchange, answer, result)
+        messages = messages_for(exchange, answer, result, answer_id)
+        # A chart the user drew under the answer while it streamed replaces the model's.
+        shown = next((m.get("chart") for m in self.turns.messages if m["id"] == answer_id), None)
+        drawn = self.charts.find(shown["id"]) if answer_id and isinstance(shown, dict) else None
+        payload = messages[-1].tool_payload
+        if drawn is not None and drawn.id != getattr(exchange.chart, "id", None) and isinstance(payload, dict):
+            payload["chart"] = drawn.for_history()
 
         async def save(store: Store) -> None:
             await store.add_messages(conversation_id, messages)
@@ -400,6 +412,23 @@ class Session:
     async def chart(self, spec: Any, result: Any = None, title: str | None = None) -> ChartRecord:
         """A chart of ``result`` (an id, a QueryResult, a DataFrame; None: the newest result)."""
         return await self.charts.create(spec, result, title=title)
+
+    async def chart_answer(self, message_id: str, record: ChartRecord | None) -> None:
+        """Make ``record`` (the user's own chart: "Chart this", an edited spec; None: no
+        chart) the chart of the answer ``message_id``: the transcript shows it and the saved
+        conversation keeps it, so reopening it draws this chart. An answer of another
+        conversation, or not saved, is left alone."""
+        with self.turns.lock:
+            if not any(m["id"] == message_id and m["role"] == "assistant" for m in self.turns.messages):
+                return
+            self.turns.update(message_id, chart=record.summary() if record else None)
+        if self.conversation_id is None:
+            return
+        saved = record.for_history() if record else None
+        try:
+            await self._stored(lambda store: store.set_message_chart(message_id, saved))
+        except ChatDFError as exc:
+            log.warning("The chart could not be saved to the history: %s", exc.message)
 
     def result(self, result_id: str) -> QueryResult:
         """A kept result; a QueryError (``details["reason"]`` evicted or unknown_result) if not."""

@@ -72,12 +72,14 @@ class Turns:
             return
         result = results.get(event.result_id) if event.result_id else None
         record = charts.find(event.chart_id) if event.chart_id else None
+        # A chart the user drew under the answer while it streamed stays (and is saved).
+        drawn = next((m.get("chart") for m in self.messages if m["id"] == message_id), None)
         self.update(
             message_id,
             text=event.text,
             sql=list(event.sql),
             result=wire.result_ref(result) if result else None,
-            chart=record.summary() if record else None,
+            chart=drawn or (record.summary() if record else None),
             status="stopped" if event.stopped else "error" if event.error else "complete",
             error=event.error.model_dump() if event.error else None,
         )

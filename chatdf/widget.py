@@ -817,7 +817,15 @@ class ChatDF(anywidget.AnyWidget):
         return await _chart_reply(self._session.charts.get(request.chart_id))
 
     async def _on_draw_chart(self, request: wire.DrawChart) -> _Binary:
-        return await _chart_reply(await self._session.chart(request.spec, request.result_id))
+        record = await self._session.chart(request.spec, request.result_id)
+        if request.message_id:
+            await self._session.chart_answer(request.message_id, record)
+        return await _chart_reply(record)
+
+    async def _on_set_answer_chart(self, request: wire.SetAnswerChart) -> dict[str, Any]:
+        record = self._session.charts.find(request.chart_id) if request.chart_id else None
+        await self._session.chart_answer(request.message_id, record)
+        return {"chart": record.summary() if record else None}
 
     async def _on_run_sql(self, request: wire.RunSql) -> dict[str, Any]:
         result = await self._session.run_sql(request.sql)

@@ -462,6 +462,31 @@ class Store:
         await self._run("saving a message", work, write=True)
         return records
 
+    async def set_message_chart(self, message_id: str, chart: JsonValue) -> bool:
+        """Keep ``chart`` as an assistant message's chart (``tool_payload["chart"]``), the one
+        a reopened conversation draws; None removes it. False when no such answer is stored."""
+
+        async def work(conn: aiosqlite.Connection) -> bool:
+            async with conn.execute(
+                "SELECT tool_payload FROM messages WHERE id = ? AND role = 'assistant'", (message_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return False
+            payload = json.loads(row["tool_payload"]) if row["tool_payload"] else {}
+            if not isinstance(payload, dict):
+                payload = {}
+            if chart is None:
+                payload.pop("chart", None)
+            else:
+                payload["chart"] = chart
+            await conn.execute(
+                "UPDATE messages SET tool_payload = ? WHERE id = ?", (_json(payload), message_id)
+            )
+            return True
+
+        return await self._run("saving a chart", work, write=True)
+
     async def save_datasets(
         self, conversation_id: str, datasets: Sequence[DatasetRecord | Dataset | Mapping[str, Any]]
     ) -> list[DatasetRecord]:

@@ -119,8 +119,12 @@ export class Api {
   /** A kept chart (the model's, by the id in its message): the spec with its data in the buffer. */
   chart = (chartId: string) => this.#reply<ChartHeader>()("chart", { chart_id: chartId }, { timeoutMs: SLOW_MS });
   /** The user's own spec over a kept result, checked and bound by the kernel (no model call). */
-  drawChart = (resultId: string, spec: Record<string, unknown>) =>
-    this.#reply<ChartHeader>()("draw_chart", { result_id: resultId, spec }, { timeoutMs: SLOW_MS });
+  /** `messageId`: the answer it is drawn under; the chart becomes that answer's saved chart. */
+  drawChart = (resultId: string, spec: Record<string, unknown>, messageId: string | null = null) =>
+    this.#reply<ChartHeader>()("draw_chart", { result_id: resultId, spec, message_id: messageId }, { timeoutMs: SLOW_MS });
+  /** Give an answer a kept chart back, or none (closing "Chart this"); saved with it too. */
+  setAnswerChart = (messageId: string, chartId: string | null) =>
+    this.#call<{ chart: unknown }>()("set_answer_chart", { message_id: messageId, chart_id: chartId });
   code = (resultId: string) => this.#call<{ code: string }>()("code", { result_id: resultId }, SLOW_MS);
   runSql = (sql: string, messageId: string | null) =>
     this.#call<ResultRef & { elapsed_ms: number }>()("run_sql", { sql, message_id: messageId }, SLOW_MS);

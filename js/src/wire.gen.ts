@@ -82,6 +82,7 @@ export interface DrawChartRequest {
   type: "draw_chart";
   result_id: string;
   spec: Record<string, unknown>;
+  message_id?: string | null;
 }
 
 /** Put a kept result into the notebook as a variable called `name`. */
@@ -170,6 +171,14 @@ export interface SchemaRequest {
   name: string;
 }
 
+/** Give the answer `message_id` a kept chart back (`chart_id`), or none: closing */
+export interface SetAnswerChartRequest {
+  id: string;
+  type: "set_answer_chart";
+  message_id: string;
+  chart_id?: string | null;
+}
+
 /** A Gemini key pasted into the widget, for this kernel session (see `key_entry`). */
 export interface SetKeyRequest {
   id: string;
@@ -238,6 +247,7 @@ export type WireRequest =
   | CodeRequest
   | ChartRequest
   | DrawChartRequest
+  | SetAnswerChartRequest
   | RunSqlRequest
   | ExportRequest
   | NewChatRequest
@@ -349,7 +359,7 @@ export type WireEvent =
   | ErrorEvent;
 
 /** Every request `type` the kernel accepts. */
-export const REQUEST_TYPES = ["ask", "stop", "cancel", "sync", "sign_in", "sign_out", "set_key", "add_dataset", "load_sample", "remove_dataset", "rename_dataset", "refresh_dataset", "schema", "column_stats", "page", "summary", "copy_all", "download", "code", "chart", "draw_chart", "run_sql", "export", "new_chat", "open_conversation", "rename_conversation", "delete_conversation", "clear_history"] as const;
+export const REQUEST_TYPES = ["ask", "stop", "cancel", "sync", "sign_in", "sign_out", "set_key", "add_dataset", "load_sample", "remove_dataset", "rename_dataset", "refresh_dataset", "schema", "column_stats", "page", "summary", "copy_all", "download", "code", "chart", "draw_chart", "set_answer_chart", "run_sql", "export", "new_chat", "open_conversation", "rename_conversation", "delete_conversation", "clear_history"] as const;
 /** Every chat event `type` the kernel sends. */
 export const EVENT_TYPES = ["token", "phase", "slow", "tool_call_started", "tool_call_finished", "usage", "usage_warning", "answer", "error"] as const;
 export type RequestType = WireRequest["type"];

@@ -242,3 +242,19 @@ def test_chart_this_makes_a_bar_chart_without_the_model(open_notebook, chatdf_se
     expect(chart.locator(BARS)).to_have_count(CITIES)
     screenshot(widget, "chart-this-edit-spec")
     assert len(fake_gemini.requests) == asked, "Chart this must not ask the model"
+
+    # The chart the user drew is saved with the answer: reopening the conversation draws it.
+    conversation = notebook.kernel_json("chat.conversation_id")
+    notebook.kernel_json(f"[chat.new(), chat.open_conversation({conversation!r})] and True")
+    answer = widget.locator(".chatdf-msg--assistant").last
+    chart = answer.locator(".chatdf-chart")
+    expect(chart.locator(BARS)).to_have_count(CITIES, timeout=30_000)
+    expect(chart.get_by_role("group", name="Chart settings")).to_have_count(0)
+    # Chart this again, try a scatter, close: the saved bar chart is back.
+    answer.locator(".chatdf-grid").get_by_role("button", name="Chart this").click()
+    settings = chart.get_by_role("group", name="Chart settings")
+    settings.get_by_role("combobox", name="Mark").select_option("point")
+    expect(chart.locator(".chatdf-chart__canvas g.mark-symbol.role-mark path")).to_have_count(CITIES)
+    chart.get_by_role("button", name="Close chart").click()
+    expect(chart.locator(BARS)).to_have_count(CITIES, timeout=30_000)
+    screenshot(widget, "chart-this-reopened")

@@ -23,6 +23,8 @@ interface Props {
   result: ResultRef | null;
   /** "Chart this" was pressed on the grid: show the pickers. */
   building: boolean;
+  /** The answer this chart belongs to: a chart the user draws is saved with it. */
+  messageId?: string | null;
   onStopBuilding: () => void;
 }
 
@@ -45,7 +47,7 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export function AnswerChart({ chart, result, building, onStopBuilding }: Props) {
+export function AnswerChart({ chart, result, building, onStopBuilding, messageId = null }: Props) {
   const { api, notify } = useWidget();
   const [drawn, setDrawn] = useState<DrawnChart | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
@@ -54,6 +56,12 @@ export function AnswerChart({ chart, result, building, onStopBuilding }: Props) 
   const [editing, setEditing] = useState(false);
   const [running, setRunning] = useState(false);
   const handle = useRef<ChartHandle | null>(null);
+  // The answer's chart when "Chart this" was pressed: closing the builder gives it back
+  // (the charts drawn meanwhile were saved with the answer as they were drawn).
+  const before = useRef<ChartSummary | null>(null);
+  useEffect(() => {
+    if (building) before.current = chart;
+  }, [building]);
   const editor = useRef<EditorHandle | null>(null);
 
   // The model's chart: fetched by id (its data never rides in the transcript).
@@ -94,7 +102,7 @@ export function AnswerChart({ chart, result, building, onStopBuilding }: Props) 
     if (!building || !choice || !columns || !result?.id) return;
     let gone = false;
     setProblem(null);
-    drawChart(api, result.id, toSpec(choice, columns)).then(
+    drawChart(api, result.id, toSpec(choice, columns), messageId).then(
       (got) => !gone && setDrawn(got),
       (err) => !gone && setProblem(message(err)),
     );
@@ -123,12 +131,18 @@ export function AnswerChart({ chart, result, building, onStopBuilding }: Props) 
     setRunning(true);
     setProblem(null);
     try {
-      setDrawn(await drawChart(api, resultId, spec as Record<string, unknown>));
+      setDrawn(await drawChart(api, resultId, spec as Record<string, unknown>, messageId));
     } catch (err) {
       setProblem(message(err));
     } finally {
       setRunning(false);
     }
+  }
+
+  function close() {
+    if (messageId) api.setAnswerChart(messageId, before.current?.id ?? null).catch((err) => notify(message(err), "error"));
+    setDrawn(null);
+    onStopBuilding();
   }
 
   async function save(kind: "svg" | "png") {
@@ -178,7 +192,7 @@ export function AnswerChart({ chart, result, building, onStopBuilding }: Props) 
           <Icon name="code" /> {editing ? "Hide spec" : "Edit spec"}
         </button>
         {building ? (
-          <button type="button" class="chatdf-icon-btn" aria-label="Close chart" onClick={onStopBuilding}>
+          <button type="button" class="chatdf-icon-btn" aria-label="Close chart" onClick={close}>
             <Icon name="x" />
           </button>
         ) : null}

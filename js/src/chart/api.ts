@@ -40,6 +40,11 @@ export async function fetchChart(api: Api, chartId: string): Promise<DrawnChart>
 }
 
 /** The user's own spec over a kept result, checked and bound by the kernel (no model call). */
-export async function drawChart(api: Api, resultId: string, spec: Record<string, unknown>): Promise<DrawnChart> {
-  return decode(await api.drawChart(resultId, spec));
+export async function drawChart(
+  api: Api,
+  resultId: string,
+  spec: Record<string, unknown>,
+  messageId: string | null = null,
+): Promise<DrawnChart> {
+  return decode(await api.drawChart(resultId, spec, messageId));
 }

@@ -85,7 +85,7 @@ export function AssistantMessage({ message, live, onRetry }: AssistantProps) {
         <ErrorCard error={message.error} onRetry={message.question ? () => onRetry(message.question!) : undefined} />
       ) : null}
       {!streaming && (message.chart || charting) ? (
-        <AnswerChart chart={message.chart ?? null} result={message.result} building={charting} onStopBuilding={() => setCharting(false)} />
+        <AnswerChart chart={message.chart ?? null} result={message.result} building={charting} onStopBuilding={() => setCharting(false)} messageId={message.id} />
       ) : null}
       {result ? (
         <DataGrid

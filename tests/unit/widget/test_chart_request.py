@@ -88,3 +88,62 @@ def test_the_editor_and_the_chart_renderer_come_over_the_comm_on_demand(chat: Ch
     browser.send({"type": "bundle", "id": "c-4", "chunk": "../widget"})
     bad, _ = browser.comm.reply("c-4")
     assert "no such part" in bad["error"]["message"]
+
+
+def test_the_users_chart_is_saved_with_its_answer_and_closing_gives_the_old_one_back(
+    chat: ChatDF, browser: Browser, fake_gemini: FakeGemini
+) -> None:
+    # "Chart this" under an answer: the chart the user drew is the one the reopened
+    # conversation shows; closing the builder puts back the answer's earlier chart.
+    chat.add(pl.DataFrame({"city": ["Oslo", "Lima", "Oslo"], "n": [1, 2, 3]}), name="t")
+    fake_gemini.add_stream([function_call("execute_sql", {"query": "SELECT city, SUM(n) AS n FROM t GROUP BY city"})])
+    fake_gemini.add_stream([function_call("create_chart", {"spec": {"mark": "bar", "encoding": {"x": {"field": "city"}, "y": {"field": "n"}}}})])
+    fake_gemini.add_stream(text_chunks("Oslo leads."))
+    answer = chat.ask("Sales by city?")
+    message_id = chat._messages[-1]["id"]
+    model_chart = chat._messages[-1]["chart"]["id"]
+    conversation_id = chat.conversation_id
+
+    users = {"mark": "arc", "encoding": {"theta": {"field": "n"}, "color": {"field": "city"}}}
+    reply, _ = browser.request("draw_chart", result_id=answer.result_id, spec=users, message_id=message_id)
+    assert chat._messages[-1]["chart"]["id"] == reply["result"]["id"]  # the transcript shows it
+
+    chat.new()
+    conversation = chat.open_conversation(conversation_id)
+    [assistant] = [m for m in conversation.messages if m.role == "assistant"]
+    assert "arc" in json.dumps(assistant.chart.to_dict()["mark"])  # the restored Altair chart is the user's
+    assert chat._messages[-1]["chart"]["mark"] == "arc"
+    assert chat._messages[-1]["id"] == message_id  # the widget's id for the answer is the stored one
+
+    # Closing the builder gives the model's chart back, in view and in the saved copy.
+    browser.result("set_answer_chart", message_id=message_id, chart_id=model_chart)
+    chat.new()
+    chat.open_conversation(conversation_id)
+    assert chat._messages[-1]["chart"]["id"] == model_chart and chat._messages[-1]["chart"]["mark"] == "bar"
+    # ...or none, when the answer had none: nothing is drawn after reopening.
+    browser.result("set_answer_chart", message_id=message_id, chart_id=None)
+    chat.new()
+    chat.open_conversation(conversation_id)
+    assert chat._messages[-1]["chart"] is None
+
+
+def test_a_chart_drawn_while_the_answer_streams_is_the_one_saved(
+    chat: ChatDF, browser: Browser, fake_gemini: FakeGemini
+) -> None:
+    # The grid shows as soon as the query finishes, before the prose ends and the turn is
+    # stored: a chart drawn then must not be lost when the turn is saved.
+    chat.add(pl.DataFrame({"city": ["Oslo", "Lima", "Oslo"], "n": [1, 2, 3]}), name="t")
+    fake_gemini.add_stream([function_call("execute_sql", {"query": "SELECT city, SUM(n) AS n FROM t GROUP BY city"})])
+    fake_gemini.add_stream(text_chunks("Oslo leads, Lima follows.", n=4, delay=0.2))
+    drawn = None
+    for event in chat.iter_events("Sales by city?"):
+        if event.type == "tool_call_finished" and drawn is None:
+            message_id = chat._messages[-1]["id"]
+            spec = {"mark": "arc", "encoding": {"theta": {"field": "n"}, "color": {"field": "city"}}}
+            reply, _ = browser.request("draw_chart", result_id=event.result_id, spec=spec, message_id=message_id)
+            drawn = reply["result"]["id"]
+    assert drawn is not None and chat._messages[-1]["chart"]["id"] == drawn
+    conversation_id = chat.conversation_id
+    chat.new()
+    chat.open_conversation(conversation_id)
+    assert chat._messages[-1]["chart"]["mark"] == "arc"
