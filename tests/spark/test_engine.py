@@ -370,3 +370,17 @@ def test_a_chart_of_a_cluster_result_uses_every_row_not_the_first_ones(chat: Cha
     assert len(rows) == 600
     drawn = pl.DataFrame(rows).group_by("region").agg(pl.col("amount").sum()).sort("region")
     assert drawn.to_dicts() == frame.group_by("region").agg(pl.col("amount").sum()).sort("region").to_dicts()
+
+
+def test_the_models_describe_table_runs_on_the_cluster(chat: ChatDF, fake_gemini: FakeGemini) -> None:
+    # describe_table's profile queries go through the Spark guard and run there; the model
+    # gets the same counts, ranges and values as with Polars.
+    frame = pl.concat([SALES] * 50).with_columns(note=pl.Series(["a", None, "b"] * 100))  # 300 rows
+    chat.add(frame, name="sales")
+    fake_gemini.add_stream([function_call("describe_table", {"name": "sales", "columns": ["region", "amount", "note"]})])
+    fake_gemini.add_stream(text_chunks("Three regions."))
+    chat.ask("What is in sales?")
+    reply = str(fake_gemini.requests[-1].function_responses()[-1])
+    assert "error" not in reply.lower(), reply
+    for expected in ("'north'", "'south'", "'east'", "100", "10", "60"):  # values, nulls, min, max
+        assert expected in reply, (expected, reply)
