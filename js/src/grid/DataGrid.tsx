@@ -78,6 +78,7 @@ function widthCap(container: HTMLElement | null): number {
   return width > 0 ? Math.max(70, Math.min(MAX_INITIAL_WIDTH, Math.floor((width - 2) / 2))) : MAX_INITIAL_WIDTH;
 }
 const MIN_ROW_NUMBER_WIDTH = 36;
+const FILTER_ICON_PX = 16;
 
 /** Keep the first widths fitted to the container as it is resized (the sidebar narrowed after
  * the rows loaded): a column the reader has not sized follows the cap; a dragged or fitted one
@@ -111,7 +112,7 @@ function useFollowContainerWidth(
       given.set(column.id, want);
     }
     if (Object.keys(next).length) table.setColumnSizing((old) => ({ ...old, ...next }));
-  }, [cap, table]);
+  }, [cap, table, natural]);
 }
 const MAX_FIT_WIDTH = 480;
 
@@ -235,7 +236,16 @@ export function DataGrid({ result, onRerun, actions }: Props) {
     const subscription = table.store.subscribe(() => setTick((n) => n + 1));
     return () => subscription.unsubscribe();
   }, [table]);
-  useFollowContainerWidth(rootRef, table, natural);
+  // A filtered column shows a funnel before its dtype: room for it, so the dtype is not cut.
+  const filteredKey = filters.map((f) => f.column).join("\u0000");
+  const withIcons = useMemo(
+    () =>
+      natural.map((w, i) =>
+        filters.some((f) => f.column === loaded?.header.columns[i]?.name) ? Math.min(MAX_INITIAL_WIDTH, w + FILTER_ICON_PX) : w,
+      ),
+    [natural, filteredKey],
+  );
+  useFollowContainerWidth(rootRef, table, withIcons);
   table.setOptions((old) => ({ ...old, data: loaded?.rows ?? [] }));
 
   if (!result.id || (error && isResultGone(error.details))) {
